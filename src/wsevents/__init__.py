@@ -1,0 +1,40 @@
+"""wsevents: a WebSocket (RFC 6455) server and client in the shape of Node's nodejs-websocket, for asyncio."""
+
+from .aio.connection import Connection, ReadyState
+from .aio.runner import run
+from .aio.server import Server
+from .aio.streams import InStream, OutStream
+from .api import connect, create_server, set_binary_fragmentation, set_max_buffer_length
+from .emitter import EventEmitter
+from .errors import (
+    ConnectionClosed,
+    HandshakeError,
+    InvalidState,
+    MessageTooBig,
+    ProtocolError,
+    WebSocketError,
+)
+from .protocol.closecodes import CloseCode
+
+__all__ = [
+    "CloseCode",
+    "Connection",
+    "ConnectionClosed",
+    "EventEmitter",
+    "HandshakeError",
+    "InStream",
+    "InvalidState",
+    "MessageTooBig",
+    "OutStream",
+    "ProtocolError",
+    "ReadyState",
+    "Server",
+    "WebSocketError",
+    "connect",
+    "create_server",
+    "run",
+    "set_binary_fragmentation",
+    "set_max_buffer_length",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,170 @@
+"""The client: URL parsing, TCP/TLS connect, the client side of the handshake."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import ssl as _ssl
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from ..errors import HandshakeError
+from ..protocol.handshake import build_request, check_response, generate_key, parse_response
+from .connection import Connection
+from .options import ClientOptions
+
+__all__ = ["ClientConnection", "WebSocketURL", "parse_url", "open_connection"]
+
+logger = logging.getLogger("wsevents")
+
+
+@dataclass(frozen=True)
+class WebSocketURL:
+    """A parsed ``ws://`` or ``wss://`` URL."""
+
+    secure: bool
+    host: str
+    port: int
+    path: str
+    user_info: tuple[str, str] | None = None
+
+    @property
+    def host_header(self) -> str:
+        """The ``Host`` header: brackets around IPv6 literals, default port left out."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.secure else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def parse_url(url: str) -> WebSocketURL:
+    """Parse and check a WebSocket URL (RFC 6455 section 3).
+
+    Raises:
+        ValueError: naming what is wrong (not a str, scheme other than
+            ``ws``/``wss``, no host, bad port, a fragment).
+    """
+    if not isinstance(url, str):
+        raise ValueError(f"URL must be a str, not {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"invalid WebSocket URL {url!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("ws", "wss"):
+        raise ValueError(f"invalid WebSocket URL {url!r}: scheme must be ws or wss, not {scheme or 'missing'!r}")
+    if not parts.hostname:
+        raise ValueError(f"invalid WebSocket URL {url!r}: no host")
+    if parts.fragment or url.endswith("#"):
+        raise ValueError(f"invalid WebSocket URL {url!r}: fragments are not allowed")
+    secure = scheme == "wss"
+    if port is None:
+        port = 443 if secure else 80
+    elif port == 0:
+        raise ValueError(f"invalid WebSocket URL {url!r}: port 0")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    if any(c in path for c in " \r\n"):
+        raise ValueError(f"invalid WebSocket URL {url!r}: whitespace in the path")
+    user_info = None
+    if parts.username is not None:
+        user_info = (unquote(parts.username), unquote(parts.password or ""))
+    return WebSocketURL(secure, parts.hostname, port, path, user_info)
+
+
+class ClientConnection(Connection):
+    """The client side of a connection; awaiting it waits for the handshake."""
+
+    def __init__(self, url: WebSocketURL, options: ClientOptions, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(client=True, loop=loop, options=options, on_head=self._on_response)
+        self.url = url
+        self.path = url.path
+        self.protocols = list(options.protocols)
+        self._key = generate_key()
+        self._opened: asyncio.Future[Connection] = loop.create_future()
+        self._awaited = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """asyncio.Protocol callback: send the upgrade request."""
+        super().connection_made(transport)
+        assert self._transport is not None
+        assert isinstance(self._options, ClientOptions)
+        headers = self._options.header_items()
+        if self.url.user_info is not None and not any(k.lower() == "authorization" for k, _ in headers):
+            token = base64.b64encode(":".join(self.url.user_info).encode("utf-8")).decode("ascii")
+            headers.append(("Authorization", f"Basic {token}"))
+        self._transport.write(
+            build_request(self.url.host_header, self.url.path, self._key, self.protocols, headers)
+        )
+
+    def _on_response(self, conn: Connection, head: bytes, leftover: bytes) -> None:
+        try:
+            response = parse_response(head, self._options.max_headers)
+            self.headers = response.headers
+            self.protocol = check_response(response, self._key, self.protocols)
+        except HandshakeError as exc:
+            self._handshake_failed(exc)
+            return
+        logger.info("connected to %s%s", self.url.host_header, self.url.path)
+        if not self._opened.done():
+            self._opened.set_result(self)
+        self._open(leftover)
+
+    def _connect_failed(self, error: BaseException) -> None:
+        failure = self._failed if isinstance(self._failed, HandshakeError) else error
+        if self._opened.done():
+            return
+        self._opened.set_exception(failure)
+        if self.listener_count("error"):
+            self._opened.exception()
+            self._emit_safe("error", failure)
+        elif not self._awaited:
+            self._opened.exception()
+            logger.warning("connection to %s failed: %s", self.url.host_header, failure)
+
+    async def _wait_open(self) -> Connection:
+        self._awaited = True
+        return await asyncio.shield(self._opened)
+
+
+def _ssl_context(url: WebSocketURL, options: ClientOptions) -> _ssl.SSLContext | None:
+    if not url.secure:
+        return None
+    return options.ssl or _ssl.create_default_context()
+
+
+def open_connection(url: str, options: ClientOptions, loop: asyncio.AbstractEventLoop) -> ClientConnection:
+    """Create a client connection to ``url`` and start connecting in the background."""
+    parsed = parse_url(url)
+    conn = ClientConnection(parsed, options, loop)
+    loop.create_task(_connect(conn, parsed, options, loop))
+    return conn
+
+
+async def _connect(
+    conn: ClientConnection, url: WebSocketURL, options: ClientOptions, loop: asyncio.AbstractEventLoop
+) -> None:
+    host = options.host or url.host
+    port = options.port or url.port
+    context = _ssl_context(url, options)
+    try:
+        connect = loop.create_connection(
+            lambda: conn,
+            host,
+            port,
+            ssl=context,
+            server_hostname=url.host if context is not None else None,
+        )
+        if options.handshake_timeout is not None:
+            await asyncio.wait_for(connect, options.handshake_timeout)
+        else:
+            await connect
+    except asyncio.TimeoutError:
+        conn._failed = HandshakeError(f"timed out connecting to {host}:{port}")
+        conn._abort()
+    except Exception as exc:
+        logger.debug("connecting to %s:%s failed: %r", host, port, exc)
+        if conn.transport is None:
+            conn.connection_lost(exc)

@@ -1,0 +1,694 @@
+"""One WebSocket connection: the asyncio protocol, the core, the events and awaitables.
+
+A :class:`Connection` is the ``asyncio.Protocol`` of its socket. During the
+opening handshake it collects the HTTP head (bounded by ``max_header_size``)
+and hands it to the server or client code that created it; once open, the
+transport's ``data_received`` goes straight to the sans-I/O core, whose
+handler calls become the Node-style events (``"text"``, ``"binary"``,
+``"pong"``, ``"close"``, ``"error"``) or, when nobody listens for a message's
+event, entries in the queue that :meth:`Connection.recv` reads.
+
+Closing (RFC 6455 section 7): the side that receives a close frame answers
+it; the server then closes TCP at once, the client half-closes its side and
+waits up to ``close_timeout`` for the server to finish. ``"close"`` is
+emitted exactly once, after the socket is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .._types import DONE, BytesLike, Failed, SendCallback
+from ..emitter import EventEmitter
+from ..errors import (
+    ConnectionClosed,
+    HandshakeError,
+    InvalidState,
+    MessageTooBig,
+    ProtocolError,
+    WebSocketError,
+)
+from ..protocol.closecodes import may_send
+from ..protocol.core import ReadyState, WebSocketCore
+from ..protocol.frames import MAX_CONTROL_PAYLOAD
+from ..protocol.handshake import Headers, find_head_end
+from . import runner
+from .options import ClientOptions, ServerOptions
+from .streams import InStream, OutStream
+
+if TYPE_CHECKING:
+    from .server import Server
+
+__all__ = ["Connection", "ReadyState"]
+
+logger = logging.getLogger("wsevents")
+
+# Sentinel queued for recv() when the connection ends.
+_END = object()
+
+
+class Connection(EventEmitter, asyncio.Protocol):
+    """A WebSocket connection, on the server side or the client side.
+
+    Events: ``"connect"()``, ``"text"(str)``, ``"binary"(InStream)``,
+    ``"pong"(str)``, ``"close"(code, reason)``, ``"error"(exc)``.
+
+    A received message goes to the listeners of its event when there are
+    any; otherwise it is queued for :meth:`recv` / ``async for``. Messages
+    queued and unread past ``max_buffer_length`` bytes stop reading from the
+    socket until the application catches up.
+
+    Send calls return an awaitable that completes when the frame has been
+    handed to the operating system; ``callback(error_or_None)`` is called at
+    the same moment. A misuse (sending while not open, text during a binary
+    stream) is reported to ``callback`` if given, else as ``"error"`` if
+    anyone listens, else raised at the call.
+    """
+
+    CONNECTING = ReadyState.CONNECTING
+    OPEN = ReadyState.OPEN
+    CLOSING = ReadyState.CLOSING
+    CLOSED = ReadyState.CLOSED
+
+    def __init__(
+        self,
+        *,
+        client: bool,
+        loop: asyncio.AbstractEventLoop,
+        options: ServerOptions | ClientOptions,
+        server: Server | None = None,
+        on_head: Callable[[Connection, bytes, bytes], None] | None = None,
+    ) -> None:
+        EventEmitter.__init__(self)
+        self._client = client
+        self._loop = loop
+        self._options = options
+        self._on_head = on_head
+        #: The :class:`Server` that accepted this connection, else ``None``.
+        self.server = server
+        #: The ready state: CONNECTING, OPEN, CLOSING or CLOSED.
+        self.ready_state = ReadyState.CONNECTING
+        #: The request target (server side) or the path asked for (client side).
+        self.path = ""
+        #: Request headers (server side) or response headers (client side).
+        self.headers: Mapping[str, str] = Headers()
+        #: The subprotocols the client asked for, most preferred first.
+        self.protocols: list[str] = []
+        #: The agreed subprotocol, or ``None``.
+        self.protocol: str | None = None
+        #: The binary stream being sent, or ``None``.
+        self.out_stream: OutStream | None = None
+        self.max_buffer_length = options.buffer_limit()
+        self.binary_fragmentation = options.fragment_size()
+
+        self._transport: asyncio.Transport | None = None
+        self._core: WebSocketCore | None = None
+        self._head = bytearray()
+        self._timer: asyncio.TimerHandle | None = None
+        # Receiving.
+        self._in_stream: InStream | None = None
+        self._parts: list[bytes] | None = None
+        self._queue: deque[object] = deque()
+        self._queued_bytes = 0
+        self._recv_waiter: asyncio.Future[None] | None = None
+        self._pause_reasons: set[object] = set()
+        # Sending.
+        self._write_paused = False
+        self._drain_waiters: list[tuple[asyncio.Future[None] | None, SendCallback | None]] = []
+        # Closing.
+        self._close_code: int | None = None
+        self._close_reason = ""
+        self._failed: WebSocketError | None = None
+        self._closed: asyncio.Future[None] = loop.create_future()
+        self._close_emitted = False
+        runner.hold(loop, self)
+
+    # -- properties ------------------------------------------------------------
+
+    @property
+    def socket(self) -> Any:
+        """The underlying socket (``transport.get_extra_info("socket")``), or ``None``."""
+        if self._transport is None:
+            return None
+        return self._transport.get_extra_info("socket")
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        """The asyncio transport, once connected."""
+        return self._transport
+
+    @property
+    def remote_address(self) -> Any:
+        """The peer's address as the socket reports it (``peername``)."""
+        if self._transport is None:
+            return None
+        return self._transport.get_extra_info("peername")
+
+    @property
+    def close_code(self) -> int | None:
+        """The code ``"close"`` was (or will be) emitted with, once known."""
+        return self._close_code
+
+    @property
+    def close_reason(self) -> str:
+        """The reason that goes with :attr:`close_code`."""
+        return self._close_reason
+
+    def __repr__(self) -> str:
+        side = "client" if self._client else "server"
+        return f"<Connection {side} {self.path!r} {self.ready_state.name}>"
+
+    # -- asyncio.Protocol --------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """asyncio.Protocol callback (not for application use)."""
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        # A zero high-water mark makes pause_writing/resume_writing tell exactly
+        # whether everything written so far has been handed to the OS.
+        transport.set_write_buffer_limits(high=0)
+        timeout = self._options.handshake_timeout
+        if timeout is not None and self.ready_state is ReadyState.CONNECTING:
+            self._timer = self._loop.call_later(timeout, self._handshake_timed_out)
+
+    def data_received(self, data: bytes) -> None:
+        """asyncio.Protocol callback during the handshake (the core takes over once open)."""
+        if self.ready_state is not ReadyState.CONNECTING or self._on_head is None:
+            return
+        head = self._head
+        head += data
+        try:
+            end = find_head_end(head, self._options.max_header_size)
+        except HandshakeError as exc:
+            self._handshake_failed(exc)
+            return
+        if end < 0:
+            return
+        on_head, self._on_head = self._on_head, None
+        on_head(self, bytes(head[:end]), bytes(head[end:]))
+        head.clear()
+
+    def eof_received(self) -> bool | None:
+        """asyncio.Protocol callback (not for application use)."""
+        if self._core is not None:
+            self._core.receive_eof()
+        # Returning None lets asyncio close the transport; a client that already
+        # half-closed, or a server, has nothing more to say.
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """asyncio.Protocol callback (not for application use)."""
+        self._cancel_timer()
+        previous = self.ready_state
+        self.ready_state = ReadyState.CLOSED
+        if self._core is not None:
+            self._core.receive_eof()
+        if self._close_code is None:
+            self._close_code = 1006
+            self._close_reason = ""
+        closed = ConnectionClosed(self._close_code, self._close_reason)
+        # Pending sends: what was not handed over is lost.
+        self._write_paused = False
+        for fut, callback in self._drain_waiters:
+            if fut is not None and not fut.done():
+                fut.set_exception(closed)
+                fut.exception()  # mark retrieved: fire-and-forget senders never look
+            if callback is not None:
+                self._call_safe(callback, closed)
+        self._drain_waiters.clear()
+        if self._in_stream is not None:
+            stream, self._in_stream = self._in_stream, None
+            stream._abort(closed)
+        if self.out_stream is not None:
+            self.out_stream._abort()
+            self.out_stream = None
+        self._queue.append(_END)
+        self._wake_recv()
+        if previous is ReadyState.CONNECTING:
+            self._connect_failed(exc or ConnectionClosed(1006, "connection lost during the handshake"))
+        elif exc is not None and self._failed is None and self.listener_count("error"):
+            self._emit_safe("error", exc)
+        self._finish()
+
+    def pause_writing(self) -> None:
+        """asyncio.Protocol callback: the transport holds unsent bytes."""
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        """asyncio.Protocol callback: everything written has been handed to the OS."""
+        self._write_paused = False
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for fut, callback in waiters:
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+            if callback is not None:
+                self._call_safe(callback, None)
+
+    # -- handshake plumbing (used by server.py and client.py) ---------------------
+
+    def _open(self, leftover: bytes) -> None:
+        """The handshake succeeded: start the core and feed what followed the head."""
+        self._cancel_timer()
+        assert self._transport is not None
+        core = WebSocketCore(
+            client=self._client,
+            handler=_Receiver(self),
+            write=self._transport.write,
+            max_message_size=self.max_buffer_length,
+        )
+        self._core = core
+        self.ready_state = ReadyState.OPEN
+        # From now on bytes go straight from the transport to the core.
+        self.data_received = core.receive_data  # type: ignore[method-assign]
+        if self.server is not None:
+            self.server._connection_opened(self)
+        self._emit_safe("connect")
+        if leftover and self.ready_state is ReadyState.OPEN:
+            core.receive_data(leftover)
+
+    def _handshake_failed(self, error: HandshakeError) -> None:
+        """Reject (server) or abandon (client) the handshake; the socket closes."""
+        if self._client:
+            self._failed = error
+            self._abort()
+            return
+        from .server import reject  # a sibling in this layer; imported late to avoid a cycle
+
+        reject(self, error)
+
+    def _handshake_timed_out(self) -> None:
+        self._timer = None
+        if self.ready_state is ReadyState.CONNECTING:
+            logger.debug("handshake timed out: %r", self)
+            self._failed = HandshakeError("opening handshake timed out")
+            self._abort()
+
+    def _connect_failed(self, error: BaseException) -> None:
+        """Hook for the client: the handshake never completed."""
+
+    # -- receiving (called by _Receiver) -----------------------------------------
+
+    def _message(self, message: str | bytes, event: str, size: int) -> None:
+        if event == "text" and self.listener_count("text"):
+            self._emit_safe("text", message)
+            return
+        self._queue.append(message)
+        self._queued_bytes += size
+        if self._queued_bytes > self.max_buffer_length:
+            self._pause_reading("queue")
+        self._wake_recv()
+
+    def _wake_recv(self) -> None:
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _pause_reading(self, reason: object) -> None:
+        if not self._pause_reasons and self._transport is not None:
+            self._transport.pause_reading()
+        self._pause_reasons.add(reason)
+
+    def _resume_reading(self, reason: object) -> None:
+        if reason in self._pause_reasons:
+            self._pause_reasons.discard(reason)
+            if not self._pause_reasons and self._transport is not None and not self._transport.is_closing():
+                self._transport.resume_reading()
+
+    def _peer_closed(self, code: int, reason: str) -> None:
+        self._close_code = code
+        self._close_reason = reason
+        if self.ready_state is ReadyState.OPEN:
+            self.ready_state = ReadyState.CLOSING
+        self._after_close_handshake()
+
+    def _after_close_handshake(self) -> None:
+        """Both close frames are exchanged: server closes TCP, client half-closes and waits."""
+        transport = self._transport
+        if transport is None:
+            return
+        # Reading must go on to see the EOF even if the application paused it.
+        self._pause_reasons.clear()
+        if not transport.is_closing():
+            transport.resume_reading()
+        if not self._client:
+            transport.close()
+            return
+        if transport.can_write_eof():
+            try:
+                transport.write_eof()
+            except OSError:  # pragma: no cover - the peer vanished meanwhile
+                transport.close()
+                return
+        else:
+            transport.close()
+            return
+        self._start_close_timer()
+
+    def _fail(self, error: ProtocolError) -> None:
+        """The core failed the connection; the close frame is written."""
+        self._failed = error
+        self._close_code = error.code
+        self._close_reason = str(error)
+        if self.ready_state is ReadyState.OPEN:
+            self.ready_state = ReadyState.CLOSING
+        logger.debug("failing %r: %s (%d)", self, error, error.code)
+        if self.listener_count("error"):
+            self._emit_safe("error", error)
+        if self._transport is not None:
+            self._pause_reasons.clear()
+            self._transport.close()
+
+    # -- closing -------------------------------------------------------------
+
+    def _start_close_timer(self) -> None:
+        self._cancel_timer()
+        timeout = self._options.close_timeout
+        if timeout is not None:
+            self._timer = self._loop.call_later(timeout, self._close_timed_out)
+
+    def _close_timed_out(self) -> None:
+        self._timer = None
+        logger.debug("closing handshake timed out: %r", self)
+        self._abort()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+        else:
+            # Never connected: nothing will call connection_lost.
+            self.connection_lost(None)
+
+    def _finish(self) -> None:
+        if self._close_emitted:
+            return
+        self._close_emitted = True
+        if self.server is not None:
+            self.server._connection_closed(self)
+        if not self._closed.done():
+            self._closed.set_result(None)
+        runner.release(self._loop, self)
+        if self._core is not None or self._client:
+            self._emit_safe("close", self._close_code, self._close_reason)
+
+    def close(self, code: int | None = None, reason: str | None = None) -> Awaitable[None]:
+        """Start the closing handshake; the result can be awaited until CLOSED.
+
+        With no ``code`` the close frame has an empty body (the peer sees
+        1005); a ``reason`` without a code uses 1000. Calling it again, or on a
+        closed connection, only returns the awaitable.
+
+        Raises:
+            ValueError: a code that may not be sent (e.g. 1005, 1006, 1015,
+                or outside 1000-4999) or a reason over 123 bytes of UTF-8.
+        """
+        if reason is not None and code is None:
+            code = 1000
+        if code is not None:
+            if isinstance(code, bool) or not isinstance(code, int) or not may_send(code):
+                raise ValueError(f"close code {code!r} may not be sent")
+        reason = reason or ""
+        if not isinstance(reason, str):
+            raise TypeError("reason must be a str")
+        if len(reason.encode("utf-8")) > 123:
+            raise ValueError("close reason is over 123 bytes of UTF-8")
+        state = self.ready_state
+        if state is ReadyState.CONNECTING:
+            self._failed = ConnectionClosed(1006, "closed during the handshake")
+            self._abort()
+        elif state is ReadyState.OPEN:
+            self.ready_state = ReadyState.CLOSING
+            assert self._core is not None
+            if self.out_stream is not None:
+                self.out_stream._abort()
+                self.out_stream = None
+            self._core.send_close(code, reason)
+            self._start_close_timer()
+        return self._closed
+
+    def _shutdown(self) -> None:
+        """Called by ``run()`` on SIGINT/SIGTERM: close with 1001."""
+        if self.ready_state is ReadyState.OPEN:
+            self.close(1001, "going away")
+        elif self.ready_state is ReadyState.CONNECTING:
+            self.close()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is CLOSED."""
+        await asyncio.shield(self._closed)
+
+    # -- sending -------------------------------------------------------------
+
+    def _misuse(self, error: WebSocketError | TypeError | ValueError, callback: SendCallback | None) -> Awaitable[None]:
+        if callback is not None:
+            callback(error)
+            return Failed(error)
+        if self.listener_count("error"):
+            self._emit_safe("error", error)
+            return Failed(error)
+        raise error
+
+    def _check_open(self) -> WebSocketError | None:
+        if self.ready_state is not ReadyState.OPEN:
+            return InvalidState(f"cannot send: the connection is {self.ready_state.name}")
+        return None
+
+    def _sent(self, callback: SendCallback | None) -> Awaitable[None]:
+        if not self._write_paused:
+            if callback is not None:
+                callback(None)
+            return DONE
+        fut = self._loop.create_future()
+        self._drain_waiters.append((fut, callback))
+        return fut
+
+    def send_text(self, text: str, callback: SendCallback | None = None) -> Awaitable[None]:
+        """Send ``text`` as one text frame.
+
+        Not allowed while a binary stream (:meth:`begin_binary`) is being sent.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"send_text takes a str, not {type(text).__name__}")
+        error = self._check_open()
+        if error is None and self.out_stream is not None:
+            error = InvalidState("cannot send text while a binary stream is being sent")
+        if error is not None:
+            return self._misuse(error, callback)
+        assert self._core is not None
+        self._core.send_text(text)
+        return self._sent(callback)
+
+    def send_binary(self, data: BytesLike, callback: SendCallback | None = None) -> Awaitable[None]:
+        """Send ``data`` (bytes-like) as one binary frame."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"send_binary takes a bytes-like object, not {type(data).__name__}")
+        error = self._check_open()
+        if error is None and self.out_stream is not None:
+            error = InvalidState("cannot send a binary message while a binary stream is being sent")
+        if error is not None:
+            return self._misuse(error, callback)
+        assert self._core is not None
+        # A mutable buffer could change after the call while asyncio still holds it.
+        self._core.send_binary(data if type(data) is bytes else bytes(data))
+        return self._sent(callback)
+
+    def send(self, data: str | BytesLike, callback: SendCallback | None = None) -> Awaitable[None]:
+        """``send_text`` for a ``str``, ``send_binary`` for a bytes-like object.
+
+        Raises:
+            TypeError: for anything else.
+        """
+        if isinstance(data, str):
+            return self.send_text(data, callback)
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            return self.send_binary(data, callback)
+        raise TypeError(f"send takes a str or a bytes-like object, not {type(data).__name__}")
+
+    def send_ping(self, data: str | BytesLike = "", callback: SendCallback | None = None) -> Awaitable[None]:
+        """Send a ping with ``data`` (at most 125 bytes); the answer arrives as ``"pong"``."""
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        if len(payload) > MAX_CONTROL_PAYLOAD:
+            raise ValueError("a ping payload is at most 125 bytes")
+        error = self._check_open()
+        if error is not None:
+            return self._misuse(error, callback)
+        assert self._core is not None
+        self._core.send_ping(payload)
+        return self._sent(callback)
+
+    def begin_binary(self) -> OutStream:
+        """Start a binary message sent as a stream of frames; see :class:`OutStream`.
+
+        Raises:
+            InvalidState: not open, or another stream is still being sent
+                (reported as ``"error"`` instead when anyone listens).
+        """
+        error = self._check_open()
+        if error is None and self.out_stream is not None:
+            error = InvalidState("a binary stream is already being sent")
+        if error is not None:
+            self._misuse(error, None)
+            raise error
+        stream = OutStream(self._send_stream_frame, self.binary_fragmentation, self._stream_ended)
+        self.out_stream = stream
+        return stream
+
+    def _send_stream_frame(self, opcode: int, payload: bytes, fin: bool) -> Awaitable[None]:
+        if self.ready_state is not ReadyState.OPEN or self._core is None:
+            return Failed(ConnectionClosed(self._close_code or 1006, self._close_reason))
+        self._core.send_data_frame(opcode, payload, fin)
+        return self._sent(None)
+
+    def _stream_ended(self) -> None:
+        self.out_stream = None
+
+    # -- receiving, the async way ----------------------------------------------
+
+    async def recv(self) -> str | bytes:
+        """The next whole message (``str`` for text, ``bytes`` for binary).
+
+        Only messages whose event has no listener are queued for ``recv``.
+        Cancelling a ``recv`` loses no message.
+
+        Raises:
+            ConnectionClosed: the connection is closed (with its code and reason).
+        """
+        while not self._queue:
+            if self.ready_state is ReadyState.CLOSED:
+                raise ConnectionClosed(self._close_code or 1006, self._close_reason)
+            self._recv_waiter = self._loop.create_future()
+            try:
+                await self._recv_waiter
+            finally:
+                self._recv_waiter = None
+        message = self._queue[0]
+        if message is _END:
+            raise ConnectionClosed(self._close_code or 1006, self._close_reason)
+        self._queue.popleft()
+        assert isinstance(message, (str, bytes))
+        self._queued_bytes -= len(message)
+        if self._queued_bytes <= self.max_buffer_length:
+            self._resume_reading("queue")
+        return message
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str | bytes]:
+        while True:
+            try:
+                message = await self.recv()
+            except ConnectionClosed as exc:
+                if exc.code in (1000, 1001):
+                    return
+                raise
+            yield message
+
+    # -- helpers -------------------------------------------------------------
+
+    def _emit_safe(self, event: str, *args: Any) -> None:
+        """Emit on behalf of the library: a listener's exception is logged, never raised."""
+        try:
+            self.emit(event, *args)
+        except Exception:
+            logger.exception("exception in %r listener of %r", event, self)
+
+    @staticmethod
+    def _call_safe(callback: SendCallback, error: BaseException | None) -> None:
+        try:
+            callback(error)
+        except Exception:
+            logger.exception("exception in a send callback")
+
+    # -- awaitable / async context manager (client side) -------------------------
+
+    def __await__(self) -> Generator[Any, None, Connection]:
+        return self._wait_open().__await__()
+
+    async def _wait_open(self) -> Connection:
+        raise InvalidState("only a client connection can be awaited")
+
+    async def __aenter__(self) -> Connection:
+        return await self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.ready_state is not ReadyState.CLOSED:
+            await self.close(1000 if exc is None else 1011)
+        else:
+            await self.wait_closed()
+
+
+class _Receiver:
+    """The core's handler: turns protocol events into the connection's behaviour."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def on_text(self, text: str) -> None:
+        self.conn._message(text, "text", len(text))
+
+    def on_binary_start(self) -> bool:
+        conn = self.conn
+        if conn.listener_count("binary"):
+            stream = InStream(
+                lambda: conn._pause_reading(stream),
+                lambda: conn._resume_reading(stream),
+                conn.max_buffer_length,
+                self._fail_stream,
+            )
+            conn._in_stream = stream
+            conn._emit_safe("binary", stream)
+            return False
+        conn._parts = []
+        return True
+
+    def _fail_stream(self, error: MessageTooBig) -> None:
+        core = self.conn._core
+        if core is not None and core.reading:
+            core.fail(error.code, str(error))
+
+    def on_binary_data(self, data: bytes, fin: bool) -> None:
+        conn = self.conn
+        stream = conn._in_stream
+        if stream is not None:
+            stream._feed(data)
+            if fin:
+                # The stream keeps its own backpressure until its data is consumed.
+                conn._in_stream = None
+                stream._end()
+            return
+        parts = conn._parts
+        assert parts is not None
+        parts.append(data)
+        if fin:
+            conn._parts = None
+            message = parts[0] if len(parts) == 1 else b"".join(parts)
+            conn._message(message, "binary", len(message))
+
+    def on_ping(self, payload: bytes) -> None:
+        pass
+
+    def on_pong(self, payload: bytes) -> None:
+        self.conn._emit_safe("pong", payload.decode("utf-8", "replace"))
+
+    def on_close_frame(self, code: int, reason: str) -> None:
+        self.conn._peer_closed(code, reason)
+
+    def on_fail(self, error: ProtocolError) -> None:
+        self.conn._fail(error)

@@ -1,0 +1,308 @@
+"""The server: listening sockets, TLS, the server side of the handshake, the connection set."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import socket as _socket
+from collections.abc import Callable, Generator
+from typing import Any
+
+from ..emitter import EventEmitter
+from ..errors import HandshakeError
+from ..protocol.handshake import (
+    build_accept_response,
+    build_error_response,
+    check_request,
+    choose_protocol,
+    parse_protocols,
+    parse_request,
+)
+from . import runner
+from .connection import Connection
+from .options import ServerOptions
+
+__all__ = ["Server", "reject"]
+
+logger = logging.getLogger("wsevents")
+
+
+def reject(conn: Connection, error: HandshakeError, headers: list[tuple[str, str]] | None = None) -> None:
+    """Answer a failed upgrade request with ``error.status`` and close the socket."""
+    status = error.status or 400
+    extra = list(headers or ())
+    if status == 426:
+        if "version" in str(error).lower():
+            extra.append(("Sec-WebSocket-Version", "13"))
+        else:
+            extra.append(("Upgrade", "websocket"))
+    elif status == 405:
+        extra.append(("Allow", "GET"))
+    logger.debug("rejecting handshake from %s: %s (%d)", conn.remote_address, error, status)
+    transport = conn.transport
+    if transport is not None and not transport.is_closing():
+        transport.write(build_error_response(status, extra))
+        transport.close()
+
+
+def _dual_stack_socket(port: int) -> _socket.socket:
+    """One socket for all IPv6 and IPv4 addresses (so that port 0 means one port)."""
+    if _socket.has_ipv6:
+        try:
+            sock = _socket.socket(_socket.AF_INET6, _socket.SOCK_STREAM)
+        except OSError:
+            pass
+        else:
+            try:
+                sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 0)
+                sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+                sock.bind(("::", port))
+                return sock
+            except OSError:
+                sock.close()
+                raise
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+        sock.bind(("0.0.0.0", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class Server(EventEmitter):
+    """A WebSocket server, much like Node's ``http.Server``.
+
+    Events: ``"listening"()``, ``"connection"(conn)`` after each completed
+    handshake, ``"error"(exc)`` (e.g. a bind error), ``"close"()`` once the
+    server has stopped listening and its last connection has ended.
+
+    :meth:`listen` and :meth:`close` return the server itself, which is
+    awaitable: ``await server.listen(8000)`` returns once bound and raises
+    the bind error.
+    """
+
+    def __init__(self, options: ServerOptions, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self.options = options
+        self._loop = loop
+        self._ssl = options.ssl_context()
+        self._server: asyncio.Server | None = None
+        self._op: asyncio.Future[None] | None = None
+        self._open: dict[Connection, None] = {}
+        self._live: set[Connection] = set()
+        self._listening = False
+        self._closing = False
+        self._close_emitted = False
+        self.port: int | None = None
+        self.address: str | None = None
+
+    @property
+    def socket(self) -> asyncio.Server | None:
+        """The underlying ``asyncio.Server``, once listening."""
+        return self._server
+
+    @property
+    def connections(self) -> list[Connection]:
+        """A snapshot of the open connections (handshake completed, not yet closed)."""
+        return list(self._open)
+
+    @property
+    def listening(self) -> bool:
+        """Whether the server is accepting connections."""
+        return self._listening
+
+    @property
+    def secure(self) -> bool:
+        """Whether it serves ``wss://``."""
+        return self._ssl is not None
+
+    def __repr__(self) -> str:
+        return f"<Server {self.address}:{self.port} listening={self._listening}>"
+
+    # -- listen / close ----------------------------------------------------------
+
+    def listen(
+        self,
+        port: int = 0,
+        host: str | None = None,
+        callback: Callable[[], Any] | None = None,
+    ) -> Server:
+        """Start accepting on ``port`` (0: a free one) and ``host`` (None: every address, IPv4 and IPv6).
+
+        ``callback`` is added as a ``"listening"`` listener. A bind error is
+        emitted as ``"error"`` and raised by ``await``.
+        """
+        if self._server is not None or (self._op is not None and not self._op.done()):
+            raise RuntimeError("the server is already listening")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be an int in 0..65535, not {port!r}")
+        if callback is not None:
+            self.once("listening", callback)
+        self._closing = False
+        self._close_emitted = False
+        runner.hold(self._loop, self)
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._op = fut
+        self._loop.create_task(self._listen(port, host, fut))
+        return self
+
+    async def _listen(self, port: int, host: str | None, fut: asyncio.Future[None]) -> None:
+        try:
+            if host is None:
+                sock = _dual_stack_socket(port)
+                server = await self._loop.create_server(
+                    self._make_connection, sock=sock, ssl=self._ssl, backlog=511
+                )
+            else:
+                server = await self._loop.create_server(
+                    self._make_connection, host=host, port=port, ssl=self._ssl, backlog=511,
+                    reuse_address=True,
+                )
+        except Exception as exc:
+            runner.release(self._loop, self)
+            fut.set_exception(exc)
+            if self.listener_count("error"):
+                fut.exception()
+                self._emit_safe("error", exc)
+            return
+        self._server = server
+        self._listening = True
+        sockname = server.sockets[0].getsockname()
+        self.address, self.port = sockname[0], sockname[1]
+        fut.set_result(None)
+        logger.info("listening on %s port %d", self.address, self.port)
+        self._emit_safe("listening")
+
+    def close(self, callback: Callable[[], Any] | None = None) -> Server:
+        """Stop accepting; open connections stay. ``"close"`` follows their end.
+
+        ``callback`` is added as a ``"close"`` listener. ``await`` waits for ``"close"``.
+        """
+        if callback is not None:
+            self.once("close", callback)
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._op = fut
+        if self._closing or (self._server is None and self._close_emitted):
+            if self._close_emitted:
+                fut.set_result(None)
+            else:
+                self.once("close", lambda: fut.done() or fut.set_result(None))
+            return self
+        self._closing = True
+        self.once("close", lambda: fut.done() or fut.set_result(None))
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+            logger.info("stopped listening on %s port %s", self.address, self.port)
+        if self._listening:
+            self._listening = False
+            runner.release(self._loop, self)
+        self._maybe_emit_close()
+        return self
+
+    def _shutdown(self) -> None:
+        """Called by ``run()`` on SIGINT/SIGTERM: stop listening, close everyone with 1001."""
+        self.close()
+        for conn in list(self._live):
+            conn._shutdown()
+
+    def _maybe_emit_close(self) -> None:
+        if self._closing and not self._live and not self._close_emitted:
+            self._close_emitted = True
+            self._emit_safe("close")
+
+    def __await__(self) -> Generator[Any, None, Server]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> Server:
+        if self._op is not None:
+            await self._op
+        return self
+
+    async def __aenter__(self) -> Server:
+        return await self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- connections -------------------------------------------------------------
+
+    def _make_connection(self) -> Connection:
+        conn = Connection(
+            client=False, loop=self._loop, options=self.options, server=self, on_head=self._on_request
+        )
+        self._live.add(conn)
+        return conn
+
+    def _on_request(self, conn: Connection, head: bytes, leftover: bytes) -> None:
+        try:
+            request = parse_request(head, self.options.max_headers)
+            conn.path = request.path
+            conn.headers = request.headers
+            key = check_request(request)
+            conn.protocols = parse_protocols(request.headers.get("sec-websocket-protocol"))
+        except HandshakeError as exc:
+            reject(conn, exc)
+            return
+        try:
+            chosen = self._choose(conn)
+        except Exception as exc:
+            logger.exception("select_protocol raised")
+            reject(conn, HandshakeError(f"select_protocol raised {exc!r}", 500))
+            return
+        if inspect.isawaitable(chosen):
+            conn.transport.pause_reading() if conn.transport else None
+            self._loop.create_task(self._finish_async(conn, key, chosen, leftover))
+            return
+        self._accept(conn, key, chosen, leftover)
+
+    def _choose(self, conn: Connection) -> Any:
+        opts = self.options
+        if opts.select_protocol is not None:
+            return opts.select_protocol(conn, list(conn.protocols))
+        if opts.valid_protocols is not None:
+            return choose_protocol(conn.protocols, opts.valid_protocols)
+        return None
+
+    async def _finish_async(self, conn: Connection, key: str, pending: Any, leftover: bytes) -> None:
+        try:
+            chosen = await pending
+        except Exception as exc:
+            logger.exception("select_protocol raised")
+            reject(conn, HandshakeError(f"select_protocol raised {exc!r}", 500))
+            return
+        if conn.transport is None or conn.transport.is_closing():
+            return
+        conn.transport.resume_reading()
+        self._accept(conn, key, chosen, leftover)
+
+    def _accept(self, conn: Connection, key: str, chosen: Any, leftover: bytes) -> None:
+        transport = conn.transport
+        if transport is None or transport.is_closing():
+            return
+        protocol = chosen or None
+        if protocol is not None and not isinstance(protocol, str):
+            reject(conn, HandshakeError("select_protocol returned a non-str", 500))
+            return
+        conn.protocol = protocol
+        transport.write(build_accept_response(key, protocol))
+        logger.info("connection from %s to %s", conn.remote_address, conn.path)
+        conn._open(leftover)
+
+    def _connection_opened(self, conn: Connection) -> None:
+        self._open[conn] = None
+        self._emit_safe("connection", conn)
+
+    def _connection_closed(self, conn: Connection) -> None:
+        self._open.pop(conn, None)
+        self._live.discard(conn)
+        self._maybe_emit_close()
+
+    def _emit_safe(self, event: str, *args: Any) -> None:
+        try:
+            self.emit(event, *args)
+        except Exception:
+            logger.exception("exception in %r listener of %r", event, self)

@@ -1,0 +1,357 @@
+"""Binary messages as streams: :class:`InStream` (received) and :class:`OutStream` (sent).
+
+Streams know nothing of the connection: an ``InStream`` gets ``pause`` and
+``resume`` callables that stop and restart reading from the socket, and an
+``OutStream`` gets a callable that sends one frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+from .._types import DONE, BytesLike, Failed, SendCallback
+from ..emitter import EventEmitter
+from ..errors import ConnectionClosed, InvalidState, MessageTooBig
+
+__all__ = ["InStream", "OutStream"]
+
+logger = logging.getLogger("wsevents")
+
+
+class InStream(EventEmitter):
+    """A binary message being received, as a readable stream.
+
+    Two ways to consume it, as in Node: listen for ``"data"`` (flowing mode:
+    each piece is emitted as it arrives, unless :meth:`pause` d) and
+    ``"end"``; or read it with ``await stream.read()``, ``await stream.read(n)``
+    or ``async for chunk in stream``. Data that nobody consumes yet is held;
+    once more than ``limit`` bytes are held, reading from the socket stops
+    (backpressure) until the application consumes some.
+
+    ``"end"`` is emitted once the whole message has arrived and every held
+    piece has been consumed. If the connection closes before the message
+    ends, readers raise :class:`~wsevents.errors.ConnectionClosed` and
+    ``"error"`` is emitted if anyone listens for it.
+    """
+
+    def __init__(
+        self,
+        pause_reading: Callable[[], None],
+        resume_reading: Callable[[], None],
+        limit: int,
+        fail: Callable[[MessageTooBig], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self._pause_reading = pause_reading
+        self._resume_reading = resume_reading
+        self._fail = fail
+        self.limit = limit
+        self._chunks: deque[bytes] = deque()
+        self._held = 0
+        self._paused = False
+        self._pressure = False
+        self._ended = False
+        self._end_emitted = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._flush_scheduled = False
+        #: Total bytes received so far.
+        self.bytes_received = 0
+
+    # -- fed by the connection -------------------------------------------------
+
+    def _feed(self, data: bytes) -> None:
+        self.bytes_received += len(data)
+        if not self._chunks and not self._paused and self.listener_count("data"):
+            self._emit_safe("data", data)
+            return
+        if data:
+            self._chunks.append(data)
+            self._held += len(data)
+            if self._held > self.limit and not self._pressure:
+                self._pressure = True
+                self._pause_reading()
+        self._wake()
+
+    def _end(self) -> None:
+        self._ended = True
+        self._maybe_end()
+        self._wake()
+
+    def _abort(self, error: BaseException) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._error = error
+        self._release_pressure()
+        if self.listener_count("error"):
+            self._emit_safe("error", error)
+        self._wake()
+
+    # -- helpers -------------------------------------------------------------
+
+    def _emit_safe(self, event: str, *args: Any) -> None:
+        try:
+            self.emit(event, *args)
+        except Exception:
+            logger.exception("exception in %r listener of an InStream", event)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _release_pressure(self) -> None:
+        if self._pressure and self._held <= self.limit:
+            self._pressure = False
+            self._resume_reading()
+
+    def _maybe_end(self) -> None:
+        if self._ended and not self._chunks and not self._end_emitted and self._error is None:
+            self._end_emitted = True
+            self._emit_safe("end")
+
+    def _take(self, n: int = -1) -> bytes:
+        chunks = self._chunks
+        if n < 0 or n >= self._held:
+            data = b"".join(chunks)
+            chunks.clear()
+        else:
+            parts = []
+            need = n
+            while need:
+                head = chunks[0]
+                if len(head) <= need:
+                    parts.append(chunks.popleft())
+                    need -= len(head)
+                else:
+                    parts.append(head[:need])
+                    chunks[0] = head[need:]
+                    need = 0
+            data = b"".join(parts)
+        self._held -= len(data)
+        self._release_pressure()
+        return data
+
+    def _listener_added(self, event: str) -> None:
+        if event == "data" and self._chunks and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        elif event == "end" and self._ended and not self._chunks:
+            self._maybe_end()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        while self._chunks and not self._paused and self.listener_count("data"):
+            self._emit_safe("data", self._take())
+        self._maybe_end()
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    # -- public --------------------------------------------------------------
+
+    @property
+    def ended(self) -> bool:
+        """Whether the whole message has arrived."""
+        return self._ended
+
+    @property
+    def paused(self) -> bool:
+        """Whether :meth:`pause` is in effect."""
+        return self._paused
+
+    def pause(self) -> None:
+        """Stop emitting ``"data"``; pieces are held (and bound the socket) until :meth:`resume`."""
+        self._paused = True
+
+    def resume(self) -> None:
+        """Emit held pieces, then go on emitting as data arrives."""
+        if not self._paused:
+            return
+        self._paused = False
+        if self._chunks and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            self._maybe_end()
+
+    async def read(self, n: int = -1) -> bytes:
+        """Read the rest of the message (``n < 0``), or up to ``n`` bytes as soon as any are here.
+
+        ``read()`` returns ``b""`` only for an empty message; ``read(n)``
+        returns ``b""`` at the end. Reading the whole message assembles it in
+        memory: past the connection's ``max_buffer_length`` the connection is
+        closed with 1009 and :class:`~wsevents.errors.MessageTooBig` is raised.
+
+        Raises:
+            ConnectionClosed: the connection closed before the message ended.
+        """
+        if n == 0:
+            return b""
+        if n < 0:
+            parts: list[bytes] = []
+            size = 0
+            while True:
+                if self._chunks:
+                    piece = self._take()
+                    parts.append(piece)
+                    size += len(piece)
+                    if size > self.limit:
+                        error = MessageTooBig(f"binary message of over {self.limit} bytes")
+                        if self._fail is not None:
+                            self._fail(error)
+                        raise error
+                if self._ended:
+                    if self._error is not None:
+                        raise self._error
+                    self._maybe_end()
+                    return b"".join(parts)
+                await self._wait()
+        while not self._chunks:
+            if self._ended:
+                if self._error is not None:
+                    raise self._error
+                self._maybe_end()
+                return b""
+            await self._wait()
+        data = self._take(n)
+        self._maybe_end()
+        return data
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        while True:
+            chunk = await self.read(1 << 30)
+            if not chunk:
+                return
+            yield chunk
+
+
+FrameSender = Callable[[int, bytes, bool], Awaitable[None]]
+
+
+class OutStream(EventEmitter):
+    """A binary message being sent as a writable stream (from ``begin_binary()``).
+
+    Written data is held until at least ``fragment_size`` bytes are waiting,
+    then goes out as one frame; :meth:`end` sends what is left as the final
+    frame. ``"finish"`` is emitted after the final frame has been handed over.
+    """
+
+    def __init__(self, send_frame: FrameSender, fragment_size: int, on_end: Callable[[], None]) -> None:
+        super().__init__()
+        self._send_frame = send_frame
+        self.fragment_size = fragment_size
+        self._on_end = on_end
+        self._buffer = bytearray()
+        self._started = False
+        self._ended = False
+
+    @property
+    def ended(self) -> bool:
+        """Whether :meth:`end` has been called."""
+        return self._ended
+
+    def _check(self, data: object) -> None:
+        if self._ended:
+            raise InvalidState("write after end() of an OutStream")
+        if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"OutStream takes bytes-like data, not {type(data).__name__}")
+
+    def write(self, data: BytesLike, callback: SendCallback | None = None) -> Awaitable[None]:
+        """Add ``data`` to the message.
+
+        Returns an awaitable that completes once the data has been handed to
+        the operating system, or at once when it is only held here (at most
+        ``fragment_size`` bytes are ever held).
+        """
+        try:
+            self._check(data)
+        except (InvalidState, TypeError) as exc:
+            if callback is not None:
+                callback(exc)
+                return Failed(exc)
+            raise
+        self._buffer += data
+        if len(self._buffer) < self.fragment_size:
+            if callback is not None:
+                callback(None)
+            return DONE
+        payload = bytes(self._buffer)
+        self._buffer.clear()
+        opcode = 0 if self._started else 2
+        self._started = True
+        return self._chain(self._send_frame(opcode, payload, False), callback)
+
+    def end(self, data: BytesLike | None = None, callback: SendCallback | None = None) -> Awaitable[None]:
+        """Send what is held (plus ``data``) as the final frame of the message."""
+        try:
+            self._check(data)
+        except (InvalidState, TypeError) as exc:
+            if callback is not None:
+                callback(exc)
+                return Failed(exc)
+            raise
+        if data:
+            self._buffer += data
+        payload = bytes(self._buffer)
+        self._buffer.clear()
+        self._ended = True
+        opcode = 0 if self._started else 2
+        self._started = True
+        try:
+            result = self._send_frame(opcode, payload, True)
+        finally:
+            self._on_end()
+        self.emit("finish")
+        return self._chain(result, callback)
+
+    @staticmethod
+    def _chain(result: Awaitable[None], callback: SendCallback | None) -> Awaitable[None]:
+        if callback is None:
+            return result
+        if result is DONE:
+            callback(None)
+            return result
+        if isinstance(result, Failed):
+            callback(result.error)
+            return result
+        fut = asyncio.ensure_future(result)
+
+        def done(f: asyncio.Future[None]) -> None:
+            callback(None if f.cancelled() else f.exception())
+
+        fut.add_done_callback(done)
+        return fut
+
+    def _abort(self) -> None:
+        self._ended = True
+        self._buffer.clear()
+
+    async def __aenter__(self) -> OutStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._ended:
+            try:
+                await self.end()
+            except ConnectionClosed:
+                if exc is None:
+                    raise

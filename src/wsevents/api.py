@@ -1,0 +1,94 @@
+"""The Node-shaped entry points: ``create_server``, ``connect`` and the module defaults.
+
+Options may be given as a dict (as in Node), as keyword arguments, or both
+(keywords win); a callable in the options position is taken as the callback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .aio.client import ClientConnection, open_connection
+from .aio.connection import Connection
+from .aio.options import DEFAULTS, ClientOptions, ServerOptions, merge_options
+from .aio.runner import get_loop
+from .aio.server import Server
+
+__all__ = ["create_server", "connect", "set_binary_fragmentation", "set_max_buffer_length"]
+
+
+def _split(
+    options: Mapping[str, Any] | Callable[..., Any] | None,
+    callback: Callable[..., Any] | None,
+) -> tuple[Mapping[str, Any] | None, Callable[..., Any] | None]:
+    if callable(options) and not isinstance(options, Mapping):
+        if callback is not None:
+            raise TypeError("two callbacks given")
+        return None, options
+    return options, callback
+
+
+def create_server(
+    options: Mapping[str, Any] | Callable[..., Any] | None = None,
+    callback: Callable[..., Any] | None = None,
+    **kwargs: Any,
+) -> Server:
+    """A new :class:`Server`; ``callback`` becomes a ``"connection"`` listener.
+
+    Call :meth:`Server.listen` to start accepting. Options: ``secure``,
+    ``certfile``, ``keyfile``, ``ssl``, ``valid_protocols``,
+    ``select_protocol``, ``max_buffer_length``, ``binary_fragmentation``,
+    ``close_timeout``, ``handshake_timeout``, ``max_header_size``,
+    ``max_headers``.
+
+    Raises:
+        TypeError: an unknown option (named in the message).
+    """
+    opts, cb = _split(options, callback)
+    server = Server(merge_options(ServerOptions, opts, kwargs), get_loop())
+    if cb is not None:
+        server.on("connection", cb)
+    return server
+
+
+def connect(
+    url: str,
+    options: Mapping[str, Any] | Callable[..., Any] | None = None,
+    callback: Callable[..., Any] | None = None,
+    **kwargs: Any,
+) -> Connection:
+    """A client :class:`Connection` to ``url`` (``ws://`` or ``wss://``).
+
+    It connects in the background; ``callback`` becomes a ``"connect"``
+    listener. The connection is awaitable (``await connect(url)`` returns it
+    once open and raises :class:`~wsevents.errors.HandshakeError` or the
+    ``OSError`` on failure) and an async context manager that closes it.
+    Options: ``extra_headers``, ``protocols``, ``ssl``, ``host``, ``port``,
+    ``max_buffer_length``, ``binary_fragmentation``, ``close_timeout``,
+    ``handshake_timeout``, ``max_header_size``, ``max_headers``.
+
+    Raises:
+        ValueError: a malformed URL or one that is not ``ws://``/``wss://``.
+        TypeError: an unknown option.
+    """
+    opts, cb = _split(options, callback)
+    client_options = merge_options(ClientOptions, opts, kwargs)
+    conn: ClientConnection = open_connection(url, client_options, get_loop())
+    if cb is not None:
+        conn.on("connect", cb)
+    return conn
+
+
+def set_binary_fragmentation(nbytes: int) -> None:
+    """Default minimum size of one frame sent by an ``OutStream`` (initially 512 KiB)."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes <= 0:
+        raise ValueError("binary fragmentation must be a positive int")
+    DEFAULTS.binary_fragmentation = nbytes
+
+
+def set_max_buffer_length(nbytes: int) -> None:
+    """Default bound on data held for a connection and not yet consumed (initially 2 MiB)."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes <= 0:
+        raise ValueError("max buffer length must be a positive int")
+    DEFAULTS.max_buffer_length = nbytes

@@ -1,0 +1,148 @@
+"""A Node-style event emitter.
+
+Listeners run in registration order, synchronously, when :meth:`EventEmitter.emit`
+is called. A coroutine function may be registered too: each call then creates a
+task on the running loop (exceptions in that task are logged, never lost).
+As in Node, emitting ``"error"`` with no ``"error"`` listener raises the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+__all__ = ["EventEmitter", "Listener"]
+
+Listener = Callable[..., Any]
+_F = TypeVar("_F", bound=Listener)
+
+logger = logging.getLogger("wsevents")
+
+# Tasks created for coroutine listeners; kept referenced until they finish.
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def _task_done(task: asyncio.Task[Any]) -> None:
+    _tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("exception in coroutine listener", exc_info=task.exception())
+
+
+class _Once:
+    """Wraps a listener so that it removes itself before its first call."""
+
+    __slots__ = ("emitter", "event", "fn")
+
+    def __init__(self, emitter: EventEmitter, event: str, fn: Listener) -> None:
+        self.emitter = emitter
+        self.event = event
+        self.fn = fn
+
+    def __call__(self, *args: Any) -> Any:
+        self.emitter.off(self.event, self)
+        return self.fn(*args)
+
+
+class EventEmitter:
+    """Registers listeners by event name and calls them on :meth:`emit`."""
+
+    __slots__ = ("_listeners",)
+
+    def __init__(self) -> None:
+        self._listeners: dict[str, list[Listener]] = {}
+
+    @overload
+    def on(self, event: str) -> Callable[[_F], _F]: ...
+    @overload
+    def on(self, event: str, fn: _F) -> _F: ...
+
+    def on(self, event: str, fn: Listener | None = None) -> Any:
+        """Add ``fn`` as a listener of ``event`` and return it.
+
+        Without ``fn``, returns a decorator: ``@emitter.on("text")``.
+        """
+        if fn is None:
+            def decorator(f: _F) -> _F:
+                self.on(event, f)
+                return f
+
+            return decorator
+        self._listeners.setdefault(event, []).append(fn)
+        self._listener_added(event)
+        return fn
+
+    add_listener = on
+
+    @overload
+    def once(self, event: str) -> Callable[[_F], _F]: ...
+    @overload
+    def once(self, event: str, fn: _F) -> _F: ...
+
+    def once(self, event: str, fn: Listener | None = None) -> Any:
+        """Like :meth:`on`, but the listener is removed before its first call."""
+        if fn is None:
+            def decorator(f: _F) -> _F:
+                self.once(event, f)
+                return f
+
+            return decorator
+        self.on(event, _Once(self, event, fn))
+        return fn
+
+    def off(self, event: str, fn: Listener) -> None:
+        """Remove one registration of ``fn`` (or of a :meth:`once` wrapper of it)."""
+        listeners = self._listeners.get(event)
+        if not listeners:
+            return
+        for i, registered in enumerate(listeners):
+            if registered is fn or (isinstance(registered, _Once) and registered.fn is fn):
+                # Replace rather than mutate: an emit in progress iterates the old list.
+                self._listeners[event] = listeners[:i] + listeners[i + 1 :]
+                return
+
+    remove_listener = off
+
+    def remove_all_listeners(self, event: str | None = None) -> None:
+        """Remove every listener of ``event``, or of all events when it is ``None``."""
+        if event is None:
+            self._listeners.clear()
+        else:
+            self._listeners.pop(event, None)
+
+    def listeners(self, event: str) -> list[Listener]:
+        """A copy of the listeners of ``event``, in call order."""
+        return [f.fn if isinstance(f, _Once) else f for f in self._listeners.get(event, ())]
+
+    def listener_count(self, event: str) -> int:
+        """How many listeners ``event`` has."""
+        return len(self._listeners.get(event, ()))
+
+    def emit(self, event: str, *args: Any) -> bool:
+        """Call the listeners of ``event`` with ``args``; return whether there were any.
+
+        Raises:
+            The error itself when ``event`` is ``"error"`` and nobody listens
+            (wrapped in ``RuntimeError`` if it is not an exception).
+            Whatever a synchronous listener raises propagates to the caller.
+        """
+        listeners = self._listeners.get(event)
+        if not listeners:
+            if event == "error":
+                err = args[0] if args else None
+                if isinstance(err, BaseException):
+                    raise err
+                raise RuntimeError(f"unhandled 'error' event: {err!r}")
+            return False
+        for fn in listeners:
+            result = fn(*args)
+            if inspect.iscoroutine(result):
+                task = asyncio.ensure_future(result)
+                _tasks.add(task)
+                task.add_done_callback(_task_done)
+        return True
+
+    def _listener_added(self, event: str) -> None:
+        """Hook for subclasses that react to new listeners (e.g. streams)."""
