@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import Any, Union
+from typing import Any
 
 __all__ = ["BytesLike", "SendCallback", "Completed", "Failed", "DONE"]
 
-BytesLike = Union[bytes, bytearray, memoryview]
-SendCallback = Callable[[Union[BaseException, None]], Any]
+BytesLike = bytes | bytearray | memoryview
+SendCallback = Callable[[BaseException | None], Any]
 
 
 class Completed:

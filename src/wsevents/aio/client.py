@@ -53,7 +53,8 @@ def parse_url(url: str) -> WebSocketURL:
         raise ValueError(f"invalid WebSocket URL {url!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("ws", "wss"):
-        raise ValueError(f"invalid WebSocket URL {url!r}: scheme must be ws or wss, not {scheme or 'missing'!r}")
+        given = scheme or "missing"
+        raise ValueError(f"invalid WebSocket URL {url!r}: scheme must be ws or wss, not {given!r}")
     if not parts.hostname:
         raise ValueError(f"invalid WebSocket URL {url!r}: no host")
     if parts.fragment or url.endswith("#"):

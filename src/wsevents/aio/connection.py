@@ -448,7 +448,7 @@ class Connection(EventEmitter, asyncio.Protocol):
 
     # -- sending -------------------------------------------------------------
 
-    def _misuse(self, error: WebSocketError | TypeError | ValueError, callback: SendCallback | None) -> Awaitable[None]:
+    def _misuse(self, error: WebSocketError, callback: SendCallback | None) -> Awaitable[None]:
         if callback is not None:
             callback(error)
             return Failed(error)

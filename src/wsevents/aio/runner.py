@@ -130,7 +130,7 @@ def run(main: Coroutine[Any, Any, Any] | None = None) -> Any:
             main_task.cancel()
         shutdown(loop)
 
-    installed: list[int] = []
+    installed: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, on_signal, sig.name)

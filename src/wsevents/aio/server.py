@@ -46,6 +46,11 @@ def reject(conn: Connection, error: HandshakeError, headers: list[tuple[str, str
         transport.close()
 
 
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 def _dual_stack_socket(port: int) -> _socket.socket:
     """One socket for all IPv6 and IPv4 addresses (so that port 0 means one port)."""
     if _socket.has_ipv6:
@@ -189,10 +194,10 @@ class Server(EventEmitter):
             if self._close_emitted:
                 fut.set_result(None)
             else:
-                self.once("close", lambda: fut.done() or fut.set_result(None))
+                self.once("close", lambda: _resolve(fut))
             return self
         self._closing = True
-        self.once("close", lambda: fut.done() or fut.set_result(None))
+        self.once("close", lambda: _resolve(fut))
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -254,7 +259,8 @@ class Server(EventEmitter):
             reject(conn, HandshakeError(f"select_protocol raised {exc!r}", 500))
             return
         if inspect.isawaitable(chosen):
-            conn.transport.pause_reading() if conn.transport else None
+            if conn.transport is not None:
+                conn.transport.pause_reading()
             self._loop.create_task(self._finish_async(conn, key, chosen, leftover))
             return
         self._accept(conn, key, chosen, leftover)

@@ -24,7 +24,7 @@ def mask_python(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
 
 mask: Callable[[bytes | bytearray | memoryview, bytes], bytes]
 try:  # pragma: no cover - depends on the build
-    from wsevents._speedups import mask as _c_mask
+    from wsevents._speedups import mask as _c_mask  # type: ignore[import-not-found]
 
     mask = _c_mask
 except ImportError:
