@@ -1,0 +1,5 @@
+"""``python -m wsevents.demo``: run the demo chat server."""
+
+from wsevents.demo import main
+
+main()

@@ -1,0 +1,60 @@
+"""The public names: what API.md promises is importable from ``wsevents`` and documented."""
+
+from __future__ import annotations
+
+import inspect
+
+import wsevents
+
+API_NAMES = [
+    "create_server",
+    "connect",
+    "set_binary_fragmentation",
+    "set_max_buffer_length",
+    "run",
+    "Server",
+    "Connection",
+    "InStream",
+    "OutStream",
+    "EventEmitter",
+    "ReadyState",
+    "CloseCode",
+    "WebSocketError",
+    "HandshakeError",
+    "ProtocolError",
+    "MessageTooBig",
+    "InvalidState",
+    "ConnectionClosed",
+]
+
+
+def test_all_matches_api() -> None:
+    assert sorted(wsevents.__all__) == sorted(API_NAMES)
+    for name in API_NAMES:
+        assert hasattr(wsevents, name), name
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    for name in wsevents.__all__:
+        obj = getattr(wsevents, name)
+        assert inspect.getdoc(obj), f"wsevents.{name} has no docstring"
+        if inspect.isclass(obj):
+            for attr, member in vars(obj).items():
+                if attr.startswith("_") or not callable(member):
+                    continue
+                assert inspect.getdoc(member), f"wsevents.{name}.{attr} has no docstring"
+
+
+def test_error_hierarchy() -> None:
+    for name in ("HandshakeError", "ProtocolError", "MessageTooBig", "InvalidState", "ConnectionClosed"):
+        assert issubclass(getattr(wsevents, name), wsevents.WebSocketError)
+    assert wsevents.MessageTooBig("x").code == 1009
+    assert wsevents.HandshakeError("x", 403).status == 403
+    closed = wsevents.ConnectionClosed(4000, "bye")
+    assert (closed.code, closed.reason) == (4000, "bye")
+
+
+def test_ready_state_constants() -> None:
+    conn = wsevents.Connection
+    assert (conn.CONNECTING, conn.OPEN, conn.CLOSING, conn.CLOSED) == (0, 1, 2, 3)
+    assert [s.name for s in wsevents.ReadyState] == ["CONNECTING", "OPEN", "CLOSING", "CLOSED"]
