@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import HandshakeError
 from ..protocol.handshake import build_request, check_response, generate_key, parse_response
-from .connection import Connection
+from .connection import Connection, ReadyState
 from .options import ClientOptions
 
 __all__ = ["ClientConnection", "WebSocketURL", "parse_url", "open_connection"]
@@ -89,6 +89,10 @@ class ClientConnection(Connection):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """asyncio.Protocol callback: send the upgrade request."""
+        if self.ready_state is ReadyState.CLOSED:
+            # close() was called while the TCP connection was being made.
+            transport.close()
+            return
         super().connection_made(transport)
         assert self._transport is not None
         assert isinstance(self._options, ClientOptions)

@@ -36,7 +36,7 @@ from ..errors import (
 from ..protocol.closecodes import may_send
 from ..protocol.core import ReadyState, WebSocketCore
 from ..protocol.frames import MAX_CONTROL_PAYLOAD
-from ..protocol.handshake import Headers, find_head_end
+from ..protocol.handshake import Headers, check_request_start, find_head_end
 from . import runner
 from .options import ClientOptions, ServerOptions
 from .streams import InStream, OutStream
@@ -104,7 +104,8 @@ class Connection(EventEmitter, asyncio.Protocol):
         #: The binary stream being sent, or ``None``.
         self.out_stream: OutStream | None = None
         self.max_buffer_length = options.buffer_limit()
-        self.binary_fragmentation = options.fragment_size()
+        # None: the option, else the module default at begin_binary() time (as in Node).
+        self._binary_fragmentation: int | None = None
 
         self._transport: asyncio.Transport | None = None
         self._core: WebSocketCore | None = None
@@ -126,7 +127,10 @@ class Connection(EventEmitter, asyncio.Protocol):
         self._failed: WebSocketError | None = None
         self._closed: asyncio.Future[None] = loop.create_future()
         self._close_emitted = False
-        runner.hold(loop, self)
+        if server is None:
+            # A server-side connection holds the loop from connection_made on: after a
+            # failed TLS handshake asyncio calls neither connection_made nor connection_lost.
+            runner.hold(loop, self)
 
     # -- properties ------------------------------------------------------------
 
@@ -136,6 +140,20 @@ class Connection(EventEmitter, asyncio.Protocol):
         if self._transport is None:
             return None
         return self._transport.get_extra_info("socket")
+
+    @property
+    def binary_fragmentation(self) -> int:
+        """Minimum frame size of the next ``begin_binary()`` stream.
+
+        Unless set on this connection, the server/client option, else the
+        module default as it is when ``begin_binary()`` is called (so
+        ``set_binary_fragmentation`` also applies to open connections, as in Node).
+        """
+        return self._binary_fragmentation or self._options.fragment_size()
+
+    @binary_fragmentation.setter
+    def binary_fragmentation(self, nbytes: int) -> None:
+        self._binary_fragmentation = nbytes
 
     @property
     def transport(self) -> asyncio.Transport | None:
@@ -169,6 +187,9 @@ class Connection(EventEmitter, asyncio.Protocol):
         """asyncio.Protocol callback (not for application use)."""
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        if self.server is not None:
+            runner.hold(self._loop, self)
+            self.server._connection_made(self)
         # A zero high-water mark makes pause_writing/resume_writing tell exactly
         # whether everything written so far has been handed to the OS.
         transport.set_write_buffer_limits(high=0)
@@ -184,6 +205,8 @@ class Connection(EventEmitter, asyncio.Protocol):
         head += data
         try:
             end = find_head_end(head, self._options.max_header_size)
+            if end < 0 and not self._client:
+                check_request_start(head)
         except HandshakeError as exc:
             self._handshake_failed(exc)
             return
@@ -399,6 +422,9 @@ class Connection(EventEmitter, asyncio.Protocol):
         runner.release(self._loop, self)
         if self._core is not None or self._client:
             self._emit_safe("close", self._close_code, self._close_reason)
+        if self.server is not None:
+            # The server's "close" follows its last connection's "close".
+            self.server._maybe_emit_close()
 
     def close(self, code: int | None = None, reason: str | None = None) -> Awaitable[None]:
         """Start the closing handshake; the result can be awaited until CLOSED.

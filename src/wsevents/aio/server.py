@@ -239,8 +239,10 @@ class Server(EventEmitter):
         conn = Connection(
             client=False, loop=self._loop, options=self.options, server=self, on_head=self._on_request
         )
-        self._live.add(conn)
         return conn
+
+    def _connection_made(self, conn: Connection) -> None:
+        self._live.add(conn)
 
     def _on_request(self, conn: Connection, head: bytes, leftover: bytes) -> None:
         try:
@@ -267,6 +269,9 @@ class Server(EventEmitter):
 
     def _choose(self, conn: Connection) -> Any:
         opts = self.options
+        if not conn.protocols:
+            # As in nodejs-websocket: nothing to negotiate, select_protocol is not asked.
+            return None
         if opts.select_protocol is not None:
             return opts.select_protocol(conn, list(conn.protocols))
         if opts.valid_protocols is not None:
@@ -303,9 +308,9 @@ class Server(EventEmitter):
         self._emit_safe("connection", conn)
 
     def _connection_closed(self, conn: Connection) -> None:
+        """``conn`` ended: it leaves the sets; it calls ``_maybe_emit_close`` after its own "close"."""
         self._open.pop(conn, None)
         self._live.discard(conn)
-        self._maybe_emit_close()
 
     def _emit_safe(self, event: str, *args: Any) -> None:
         try:

@@ -112,7 +112,15 @@ class InStream(EventEmitter):
             self._resume_reading()
 
     def _maybe_end(self) -> None:
-        if self._ended and not self._chunks and not self._end_emitted and self._error is None:
+        # Only once someone listens: an "end" listener added later (e.g. by a
+        # coroutine "binary" listener) still gets it, via _listener_added.
+        if (
+            self._ended
+            and not self._chunks
+            and not self._end_emitted
+            and self._error is None
+            and self.listener_count("end")
+        ):
             self._end_emitted = True
             self._emit_safe("end")
 

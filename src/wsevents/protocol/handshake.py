@@ -31,6 +31,7 @@ __all__ = [
     "accept_key",
     "generate_key",
     "find_head_end",
+    "check_request_start",
     "parse_request",
     "check_request",
     "build_accept_response",
@@ -147,12 +148,30 @@ def find_head_end(buf: bytes | bytearray, max_size: int = MAX_HEAD_SIZE) -> int:
     Raises:
         HandshakeError: 431 once ``max_size`` bytes arrived without the end.
     """
-    end = buf.find(b"\r\n\r\n", 0, max_size + 4)
+    # The head counts its final CRLF CRLF: whole within max_size bytes, or refused,
+    # however the bytes were split into reads.
+    end = buf.find(b"\r\n\r\n", 0, max_size)
     if end >= 0:
         return end + 4
-    if len(buf) > max_size:
+    if len(buf) >= max_size:
         raise HandshakeError(f"request head over {max_size} bytes", 431)
     return -1
+
+
+def check_request_start(buf: bytes | bytearray) -> None:
+    """Fail early on bytes that cannot begin a request line (e.g. a TLS ClientHello on a plain port).
+
+    Without this, such a client (which waits for an answer and sends no
+    ``CRLF CRLF``) would only be dropped by the handshake timeout.
+
+    Raises:
+        HandshakeError: 400 unless ``buf`` starts with a method token (at most
+            32 characters) followed, once it arrived, by a space.
+    """
+    space = buf.find(b" ", 0, 33)
+    method = bytes(buf[:space] if space >= 0 else buf[:33]).decode("iso-8859-1")
+    if space == 0 or len(method) > 32 or not _TOKEN_CHARS.issuperset(method):
+        raise HandshakeError("not an HTTP request", 400)
 
 
 def _tokens(value: str) -> set[str]:

@@ -1,0 +1,256 @@
+"""Byte-level helpers for tests of the sans-I/O core (and anyone else who needs raw frames).
+
+Import with ``from helpers import ...``: pytest puts ``tests/`` on ``sys.path``
+(its default "prepend" import mode, since ``tests/`` is not a package).
+
+* :func:`frame` builds one frame exactly, including deliberately wrong ones
+  (reserved bits, forced 16/64-bit length forms, a lying length).
+* :func:`parse_frames` / :func:`parse_frame_details` decode what a core wrote.
+* :class:`Recorder` implements the core's ``Handler`` protocol and records
+  every call as a tuple; :func:`make_core` wires one to a fresh core.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from wsevents.errors import ProtocolError
+from wsevents.protocol.core import WebSocketCore
+
+__all__ = [
+    "DEFAULT_KEY",
+    "TEXT",
+    "BINARY",
+    "CONT",
+    "CLOSE",
+    "PING",
+    "PONG",
+    "Frame",
+    "Recorder",
+    "close_payload",
+    "frame",
+    "make_core",
+    "sent_close",
+    "naive_mask",
+    "parse_frame_details",
+    "parse_frames",
+    "wire_frame",
+]
+
+CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+#: The masking key of the RFC 6455 section 5.7 examples; used when ``mask=True``.
+DEFAULT_KEY = b"\x37\xfa\x21\x3d"
+
+
+def naive_mask(data: bytes, key: bytes) -> bytes:
+    """XOR ``data`` with ``key`` byte by byte: the obvious reference implementation."""
+    return bytes(b ^ key[i % 4] for i, b in enumerate(data))
+
+
+def frame(
+    opcode: int,
+    payload: bytes | str = b"",
+    fin: bool = True,
+    mask: bool | bytes = True,
+    rsv: int = 0,
+    length_form: int | None = None,
+    length: int | None = None,
+) -> bytes:
+    """One frame, byte-exact.
+
+    Args:
+        opcode: 0x0-0xF, not checked (unknown opcodes are for tests too).
+        payload: the unmasked payload; ``str`` is encoded as UTF-8.
+        fin: the FIN bit.
+        mask: False for an unmasked frame (server to client), True to mask with
+            :data:`DEFAULT_KEY`, or the 4-byte key to use.
+        rsv: the three reserved bits as a number, 0b100 = RSV1, 0b010 = RSV2, 0b001 = RSV3.
+        length_form: None for the shortest encoding, or force one: 7 (7-bit length,
+            payload <= 125), 126 (16-bit extended length) or 127 (64-bit extended length).
+        length: the length to announce instead of ``len(payload)`` (to lie, e.g. a
+            header whose payload is not sent, or a 64-bit length with its top bit set).
+    """
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    n = len(payload) if length is None else length
+    if length_form is None:
+        length_form = 7 if n < 126 else 126 if n < 65536 else 127
+    b0 = (0x80 if fin else 0) | (rsv & 7) << 4 | (opcode & 0x0F)
+    mbit = 0x80 if mask is not False else 0
+    if length_form == 7:
+        if n > 125:
+            raise ValueError("the 7-bit length form holds at most 125")
+        header = bytes((b0, mbit | n))
+    elif length_form == 126:
+        if n > 0xFFFF:
+            raise ValueError("the 16-bit length form holds at most 65535")
+        header = struct.pack("!BBH", b0, mbit | 126, n)
+    elif length_form == 127:
+        header = struct.pack("!BBQ", b0, mbit | 127, n)
+    else:
+        raise ValueError(f"length_form must be None, 7, 126 or 127, not {length_form!r}")
+    if mask is False:
+        return header + payload
+    key = DEFAULT_KEY if mask is True else mask
+    if len(key) != 4:
+        raise ValueError("a masking key is 4 bytes")
+    return header + key + naive_mask(payload, key)
+
+
+def wire_frame(client_sends: bool, opcode: int, payload: bytes | str = b"", **kwargs: Any) -> bytes:
+    """A frame as the given side would put it on the wire (masked iff the client sends it)."""
+    kwargs.setdefault("mask", client_sends)
+    return frame(opcode, payload, **kwargs)
+
+
+def close_payload(code: int | None = None, reason: str | bytes = b"") -> bytes:
+    """The body of a close frame: empty without ``code``, else code + reason."""
+    if code is None:
+        return b""
+    if isinstance(reason, str):
+        reason = reason.encode("utf-8")
+    return struct.pack("!H", code) + reason
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame; ``payload`` is unmasked, ``key`` is None if unmasked."""
+
+    fin: bool
+    rsv: int
+    opcode: int
+    masked: bool
+    key: bytes | None
+    payload: bytes
+    raw: bytes
+
+
+def parse_frame_details(data: bytes | bytearray) -> list[Frame]:
+    """Decode every frame in ``data``; raises ValueError if it does not end on a frame boundary."""
+    data = bytes(data)
+    frames: list[Frame] = []
+    pos = 0
+    while pos < len(data):
+        start = pos
+        if len(data) - pos < 2:
+            raise ValueError(f"truncated frame header at offset {pos}")
+        b0, b1 = data[pos], data[pos + 1]
+        pos += 2
+        n = b1 & 0x7F
+        if n == 126:
+            (n,) = struct.unpack_from("!H", data, pos)
+            pos += 2
+        elif n == 127:
+            (n,) = struct.unpack_from("!Q", data, pos)
+            pos += 8
+        key = None
+        if b1 & 0x80:
+            key = data[pos : pos + 4]
+            pos += 4
+        payload = data[pos : pos + n]
+        if len(payload) != n:
+            raise ValueError(f"truncated payload at offset {pos}")
+        pos += n
+        if key is not None:
+            payload = naive_mask(payload, key)
+        frames.append(
+            Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, key is not None, key, payload, data[start:pos])
+        )
+    return frames
+
+
+def parse_frames(data: bytes | bytearray) -> list[tuple[bool, int, bytes]]:
+    """``(fin, opcode, payload)`` of each frame in ``data``, unmasked."""
+    return [(f.fin, f.opcode, f.payload) for f in parse_frame_details(data)]
+
+
+def sent_close(written: list[bytes] | bytes | bytearray) -> tuple[int | None, bytes]:
+    """``(code, reason bytes)`` of the one close frame among the frames written; code None if empty.
+
+    Asserts that exactly one close frame was written and that it is the last frame.
+    """
+    data = b"".join(written) if isinstance(written, list) else bytes(written)
+    frames = parse_frames(data)
+    closes = [i for i, f in enumerate(frames) if f[1] == CLOSE]
+    assert closes == [len(frames) - 1], f"expected one close frame, last; got {frames!r}"
+    body = frames[-1][2]
+    if not body:
+        return None, b""
+    return struct.unpack("!H", body[:2])[0], body[2:]
+
+
+class Recorder:
+    """A ``Handler`` that records each call as a tuple in :attr:`calls`.
+
+    ``("text", str)``, ``("binary_start",)``, ``("binary", bytes, fin)``,
+    ``("ping", bytes)``, ``("pong", bytes)``, ``("close", code, reason)``,
+    ``("fail", code, exception class name)``; the exceptions themselves are in
+    :attr:`errors`. ``bound_binary`` is what ``on_binary_start`` returns.
+    """
+
+    def __init__(self, bound_binary: bool = True) -> None:
+        self.bound_binary = bound_binary
+        self.calls: list[tuple[Any, ...]] = []
+        self.errors: list[ProtocolError] = []
+
+    def on_text(self, text: str) -> None:
+        self.calls.append(("text", text))
+
+    def on_binary_start(self) -> bool:
+        self.calls.append(("binary_start",))
+        return self.bound_binary
+
+    def on_binary_data(self, data: bytes, fin: bool) -> None:
+        assert isinstance(data, bytes), type(data)
+        self.calls.append(("binary", data, fin))
+
+    def on_ping(self, payload: bytes) -> None:
+        self.calls.append(("ping", payload))
+
+    def on_pong(self, payload: bytes) -> None:
+        self.calls.append(("pong", payload))
+
+    def on_close_frame(self, code: int, reason: str) -> None:
+        self.calls.append(("close", code, reason))
+
+    def on_fail(self, error: ProtocolError) -> None:
+        self.errors.append(error)
+        self.calls.append(("fail", error.code, type(error).__name__))
+
+    def merged(self) -> list[tuple[Any, ...]]:
+        """:attr:`calls` with consecutive ``binary`` pieces joined into one (fin of the last).
+
+        How a binary payload is cut into pieces depends on how the bytes arrived;
+        this is the split-independent view.
+        """
+        out: list[tuple[Any, ...]] = []
+        for call in self.calls:
+            if call[0] == "binary" and out and out[-1][0] == "binary" and not out[-1][2]:
+                out[-1] = ("binary", out[-1][1] + call[1], call[2])
+            else:
+                out.append(call)
+        return out
+
+    @property
+    def fails(self) -> list[tuple[Any, ...]]:
+        """Only the ``fail`` calls."""
+        return [c for c in self.calls if c[0] == "fail"]
+
+
+def make_core(
+    client: bool = False,
+    max_message_size: int | None = None,
+    bound_binary: bool = True,
+) -> tuple[WebSocketCore, Recorder, list[bytes]]:
+    """A fresh core with a :class:`Recorder`; the third item collects every write, in order."""
+    recorder = Recorder(bound_binary)
+    written: list[bytes] = []
+
+    def write(data: bytes) -> None:
+        written.append(bytes(data))
+
+    core = WebSocketCore(client=client, handler=recorder, write=write, max_message_size=max_message_size)
+    return core, recorder, written
