@@ -213,7 +213,7 @@ async def test_close_stops_accepting_but_keeps_connections(make_server, ws_conne
 
     result = srv.close()
     assert result is srv
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectionRefusedError):
         await asyncio.wait_for(wsevents.connect(url_for(srv)), 5)
     # The existing connection still works both ways.
     client.send_text("still here")
