@@ -608,3 +608,55 @@ async def test_write_awaitable_waits_while_the_peer_does_not_read(make_server: A
     drainer = asyncio.ensure_future(drain())
     await asyncio.wait_for(pending, 10)
     await asyncio.wait_for(drainer, 10)
+
+
+async def test_begin_binary_misuse_is_raised_even_with_an_error_listener(
+    make_pair: Callable[..., Awaitable[Pair]],
+) -> None:
+    """There is no stream to return, so the misuse is raised, and not also emitted."""
+    _, _, client = await make_pair()
+    errors: list[BaseException] = []
+    client.on("error", errors.append)
+    out = client.begin_binary()
+    with pytest.raises(InvalidState):
+        client.begin_binary()
+    out.end()
+    await client.close(1000)
+    with pytest.raises(InvalidState):
+        client.begin_binary()
+    assert errors == []
+
+
+async def test_outstream_write_after_the_connection_closed_raises_connection_closed(
+    make_pair: Callable[..., Awaitable[Pair]],
+) -> None:
+    _, server_conn, client = await make_pair()
+    out = client.begin_binary()
+    out.write(b"abc")
+    server_conn.transport.abort()  # type: ignore[union-attr]
+    await asyncio.wait_for(client.wait_closed(), 5)
+    assert client.out_stream is None
+    with pytest.raises(wsevents.ConnectionClosed) as info:
+        out.write(b"more")
+    assert info.value.code == 1006
+    seen: list[BaseException | None] = []
+    failed = out.end(b"x", seen.append)
+    assert len(seen) == 1 and isinstance(seen[0], wsevents.ConnectionClosed)
+    with pytest.raises(wsevents.ConnectionClosed):
+        await failed
+
+
+async def test_outstream_closed_locally_refuses_writes_and_emits_no_finish(
+    make_pair: Callable[..., Awaitable[Pair]],
+) -> None:
+    _, _, client = await make_pair()
+    out = client.begin_binary()
+    finished: list[bool] = []
+    out.on("finish", lambda: finished.append(True))
+    closing = client.close(1000)
+    with pytest.raises(InvalidState):
+        out.write(b"late")
+    with pytest.raises(InvalidState):
+        out.end()
+    await asyncio.wait_for(closing, 5)
+    assert finished == []

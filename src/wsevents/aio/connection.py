@@ -248,7 +248,7 @@ class Connection(EventEmitter, asyncio.Protocol):
             stream, self._in_stream = self._in_stream, None
             stream._abort(closed)
         if self.out_stream is not None:
-            self.out_stream._abort()
+            self.out_stream._abort(closed)
             self.out_stream = None
         self._queue.append(_END)
         self._wake_recv()
@@ -455,7 +455,7 @@ class Connection(EventEmitter, asyncio.Protocol):
             self.ready_state = ReadyState.CLOSING
             assert self._core is not None
             if self.out_stream is not None:
-                self.out_stream._abort()
+                self.out_stream._abort(InvalidState("the connection was closed during the stream"))
                 self.out_stream = None
             self._core.send_close(code, reason)
             self._start_close_timer()
@@ -555,14 +555,14 @@ class Connection(EventEmitter, asyncio.Protocol):
         """Start a binary message sent as a stream of frames; see :class:`OutStream`.
 
         Raises:
-            InvalidState: not open, or another stream is still being sent
-                (reported as ``"error"`` instead when anyone listens).
+            InvalidState: not open, or another stream is still being sent.
+                It is always raised (there is no stream to return), never
+                emitted as ``"error"``.
         """
         error = self._check_open()
         if error is None and self.out_stream is not None:
             error = InvalidState("a binary stream is already being sent")
         if error is not None:
-            self._misuse(error, None)
             raise error
         stream = OutStream(self._send_stream_frame, self.binary_fragmentation, self._stream_ended)
         self.out_stream = stream

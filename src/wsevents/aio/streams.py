@@ -16,7 +16,7 @@ from typing import Any
 
 from .._types import DONE, BytesLike, Failed, SendCallback
 from ..emitter import EventEmitter
-from ..errors import ConnectionClosed, InvalidState, MessageTooBig
+from ..errors import ConnectionClosed, InvalidState, MessageTooBig, WebSocketError
 
 __all__ = ["InStream", "OutStream"]
 
@@ -266,6 +266,7 @@ class OutStream(EventEmitter):
         self._buffer = bytearray()
         self._started = False
         self._ended = False
+        self._error: WebSocketError | None = None
 
     @property
     def ended(self) -> bool:
@@ -273,6 +274,8 @@ class OutStream(EventEmitter):
         return self._ended
 
     def _check(self, data: object) -> None:
+        if self._error is not None:
+            raise self._error
         if self._ended:
             raise InvalidState("write after end() of an OutStream")
         if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
@@ -287,7 +290,7 @@ class OutStream(EventEmitter):
         """
         try:
             self._check(data)
-        except (InvalidState, TypeError) as exc:
+        except (WebSocketError, TypeError) as exc:
             if callback is not None:
                 callback(exc)
                 return Failed(exc)
@@ -307,7 +310,7 @@ class OutStream(EventEmitter):
         """Send what is held (plus ``data``) as the final frame of the message."""
         try:
             self._check(data)
-        except (InvalidState, TypeError) as exc:
+        except (WebSocketError, TypeError) as exc:
             if callback is not None:
                 callback(exc)
                 return Failed(exc)
@@ -323,7 +326,8 @@ class OutStream(EventEmitter):
             result = self._send_frame(opcode, payload, True)
         finally:
             self._on_end()
-        self.emit("finish")
+        if not isinstance(result, Failed):
+            self.emit("finish")
         return self._chain(result, callback)
 
     @staticmethod
@@ -344,8 +348,10 @@ class OutStream(EventEmitter):
         fut.add_done_callback(done)
         return fut
 
-    def _abort(self) -> None:
+    def _abort(self, error: WebSocketError) -> None:
+        """The connection closed under the stream: later writes raise ``error``."""
         self._ended = True
+        self._error = error
         self._buffer.clear()
 
     async def __aenter__(self) -> OutStream:
