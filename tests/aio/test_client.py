@@ -239,7 +239,7 @@ async def _answer_with(raw_server, make_response) -> int:
             lambda key: (
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 f"Sec-WebSocket-Accept: {_accept(key)}\r\n"
-                "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+                "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n\r\n"
             ).encode(),
             id="extension-not-offered",
         ),

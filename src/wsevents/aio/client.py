@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from ..errors import HandshakeError
+from ..protocol.deflate import client_accept, client_offer
 from ..protocol.handshake import build_request, check_response, generate_key, parse_response
 from .connection import Connection, ReadyState
 from .options import ClientOptions
@@ -100,6 +101,9 @@ class ClientConnection(Connection):
         if self.url.user_info is not None and not any(k.lower() == "authorization" for k, _ in headers):
             token = base64.b64encode(":".join(self.url.user_info).encode("utf-8")).decode("ascii")
             headers.append(("Authorization", f"Basic {token}"))
+        config = self._options.deflate_config()
+        if config is not None and not any(k.lower() == "sec-websocket-extensions" for k, _ in headers):
+            headers.append(("Sec-WebSocket-Extensions", client_offer(config)))
         self._transport.write(
             build_request(self.url.host_header, self.url.path, self._key, self.protocols, headers)
         )
@@ -108,7 +112,11 @@ class ClientConnection(Connection):
         try:
             response = parse_response(head, self._options.max_headers)
             self.headers = response.headers
-            self.protocol = check_response(response, self._key, self.protocols)
+            config = self._options.deflate_config()
+            self.protocol = check_response(response, self._key, self.protocols, config is not None)
+            answer = response.headers.get("sec-websocket-extensions")
+            if answer and config is not None:
+                self.deflate = client_accept(answer, config)
         except HandshakeError as exc:
             self._handshake_failed(exc)
             return

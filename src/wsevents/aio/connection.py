@@ -35,6 +35,7 @@ from ..errors import (
 )
 from ..protocol.closecodes import may_send
 from ..protocol.core import ReadyState, WebSocketCore
+from ..protocol.deflate import PerMessageDeflate
 from ..protocol.frames import MAX_CONTROL_PAYLOAD
 from ..protocol.handshake import Headers, check_request_start, find_head_end
 from . import runner
@@ -109,6 +110,8 @@ class Connection(EventEmitter, asyncio.Protocol):
 
         self._transport: asyncio.Transport | None = None
         self._core: WebSocketCore | None = None
+        #: The permessage-deflate codec agreed in the handshake, or None.
+        self.deflate: PerMessageDeflate | None = None
         self._head = bytearray()
         self._timer: asyncio.TimerHandle | None = None
         # Receiving.
@@ -246,7 +249,8 @@ class Connection(EventEmitter, asyncio.Protocol):
         self._drain_waiters.clear()
         if self._in_stream is not None:
             stream, self._in_stream = self._in_stream, None
-            stream._abort(closed)
+            # A stream failed for its size tells its reader so, not just "closed".
+            stream._abort(self._failed if isinstance(self._failed, MessageTooBig) else closed)
         if self.out_stream is not None:
             self.out_stream._abort(closed)
             self.out_stream = None
@@ -283,6 +287,7 @@ class Connection(EventEmitter, asyncio.Protocol):
             handler=_Receiver(self),
             write=self._transport.write,
             max_message_size=self.max_buffer_length,
+            deflate=self.deflate,
         )
         self._core = core
         self.ready_state = ReadyState.OPEN

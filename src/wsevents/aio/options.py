@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ..protocol.deflate import DeflateConfig
 from ..protocol.handshake import MAX_HEAD_SIZE, MAX_HEADERS
 
 __all__ = ["DEFAULTS", "Defaults", "ServerOptions", "ClientOptions", "merge_options"]
@@ -50,8 +51,11 @@ class _Common:
     handshake_timeout: float | None = 10.0
     max_header_size: int = MAX_HEAD_SIZE
     max_headers: int = MAX_HEADERS
+    compression: bool | Mapping[str, Any] | DeflateConfig | None = True
+    _deflate: DeflateConfig | None = field(default=None, init=False, repr=False)
 
     def _check_common(self) -> None:
+        self._deflate = DeflateConfig.from_option(self.compression)
         if self.max_buffer_length is not None:
             _positive_int("max_buffer_length", self.max_buffer_length)
         if self.binary_fragmentation is not None:
@@ -60,6 +64,10 @@ class _Common:
         self.handshake_timeout = _timeout("handshake_timeout", self.handshake_timeout)
         _positive_int("max_header_size", self.max_header_size)
         _positive_int("max_headers", self.max_headers)
+
+    def deflate_config(self) -> DeflateConfig | None:
+        """The permessage-deflate settings, or None when compression is off."""
+        return self._deflate
 
     def buffer_limit(self) -> int:
         """``max_buffer_length``, or the module default when not set."""

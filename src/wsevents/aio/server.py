@@ -11,6 +11,7 @@ from typing import Any
 
 from ..emitter import EventEmitter
 from ..errors import HandshakeError
+from ..protocol.deflate import server_accept
 from ..protocol.handshake import (
     build_accept_response,
     build_error_response,
@@ -299,7 +300,14 @@ class Server(EventEmitter):
             reject(conn, HandshakeError("select_protocol returned a non-str", 500))
             return
         conn.protocol = protocol
-        transport.write(build_accept_response(key, protocol))
+        extra: list[tuple[str, str]] = []
+        config = self.options.deflate_config()
+        if config is not None:
+            agreed = server_accept(conn.headers.get("sec-websocket-extensions"), config)
+            if agreed is not None:
+                extra.append(("Sec-WebSocket-Extensions", agreed[0]))
+                conn.deflate = agreed[1]
+        transport.write(build_accept_response(key, protocol, extra))
         logger.info("connection from %s to %s", conn.remote_address, conn.path)
         conn._open(leftover)
 

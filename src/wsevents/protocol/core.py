@@ -25,6 +25,7 @@ from typing import Protocol
 
 from ..errors import InvalidState, MessageTooBig, ProtocolError
 from ._mask import mask
+from .deflate import PerMessageDeflate
 from .frames import (
     MAX_CONTROL_PAYLOAD,
     MaskKeys,
@@ -85,7 +86,13 @@ class WebSocketCore:
         write: takes the bytes to send, in order.
         max_message_size: bound on a text message, and on a binary one whose
             ``on_binary_start`` asked for it; past it the connection fails
-            with 1009 as soon as a frame header announces the excess.
+            with 1009 as soon as a frame header announces the excess. For a
+            compressed message it bounds both the bytes on the wire and the
+            inflated size, checked piece by piece while inflating; for a
+            streamed (unbounded) binary message, each received piece may
+            inflate to at most its own size plus this bound.
+        deflate: the permessage-deflate codec when the handshake agreed on it;
+            only then may a message's first frame carry RSV1.
     """
 
     __slots__ = (
@@ -107,6 +114,10 @@ class WebSocketCore:
         "_msg_limited",
         "_decoder",
         "_text_parts",
+        "_deflate",
+        "_msg_compressed",
+        "_inflated",
+        "_out_compressed",
     )
 
     def __init__(
@@ -116,6 +127,7 @@ class WebSocketCore:
         handler: Handler,
         write: Callable[[bytes], object],
         max_message_size: int | None = None,
+        deflate: PerMessageDeflate | None = None,
     ) -> None:
         self._client = client
         self._handler = handler
@@ -137,6 +149,10 @@ class WebSocketCore:
         self._msg_limited = False
         self._decoder: Utf8Decoder | None = None
         self._text_parts: list[str] = []
+        self._deflate = deflate
+        self._msg_compressed = False
+        self._inflated = 0
+        self._out_compressed = False
 
     # -- state ---------------------------------------------------------------
 
@@ -223,7 +239,9 @@ class WebSocketCore:
             opcode = b0 & 0x0F
             fin = b0 & 0x80
             n = b1 & 0x7F
-            if b0 & 0x70:
+            rsv = b0 & 0x70
+            if rsv and (rsv != 0x40 or self._deflate is None or not 1 <= opcode <= 2):
+                # RSV1 means "compressed", on a message's first frame only (RFC 7692 section 6).
                 self._fail(ProtocolError("reserved bits set without a negotiated extension"))
                 return pos
             masked = b1 & 0x80
@@ -288,6 +306,8 @@ class WebSocketCore:
             if opcode:
                 self._msg_opcode = opcode
                 self._msg_size = n
+                self._msg_compressed = bool(rsv)
+                self._inflated = 0
                 self._msg_limited = opcode == Opcode.TEXT or self._handler.on_binary_start()
             else:
                 self._msg_size += n
@@ -311,6 +331,23 @@ class WebSocketCore:
 
     def _deliver(self, piece: bytes | memoryview, last: bool, whole: bool) -> None:
         """Hand on one piece of the current message's payload."""
+        if self._msg_compressed:
+            assert self._deflate is not None
+            limit = self.max_message_size
+            if limit is not None:
+                if self._msg_limited:
+                    limit -= self._inflated
+                else:
+                    # A streamed message is not bounded as a whole, but one received
+                    # piece may not inflate past its own size plus the bound: the
+                    # handler's backpressure only acts between pieces.
+                    limit += len(piece)
+            try:
+                piece = self._deflate.decompress(piece, last, limit)
+            except ProtocolError as exc:
+                self._fail(exc)
+                return
+            self._inflated += len(piece)
         if self._msg_opcode == Opcode.TEXT:
             if whole:
                 self._msg_opcode = 0
@@ -382,11 +419,11 @@ class WebSocketCore:
 
     # -- sending -------------------------------------------------------------
 
-    def _send(self, opcode: int, payload: bytes, fin: bool = True) -> None:
+    def _send(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
         if self._keys is not None:
-            header, body = build_frame(opcode, payload, fin, self._keys.next())
+            header, body = build_frame(opcode, payload, fin, self._keys.next(), rsv1)
         else:
-            header, body = build_frame(opcode, payload, fin)
+            header, body = build_frame(opcode, payload, fin, None, rsv1)
         if len(body) <= _JOIN_LIMIT:
             self._write(header + body)
         else:
@@ -397,20 +434,39 @@ class WebSocketCore:
         if self._close_sent:
             raise InvalidState("a close frame was already sent")
 
+    def _send_message(self, opcode: int, payload: bytes) -> None:
+        deflate = self._deflate
+        if deflate is not None and len(payload) >= deflate.threshold and deflate.can_compress:
+            self._send(opcode, deflate.compress(payload), True, True)
+        else:
+            self._send(opcode, payload)
+
     def send_text(self, text: str) -> None:
-        """Send one whole text message."""
+        """Send one whole text message (compressed when agreed and not under the threshold)."""
         self._check_can_send()
-        self._send(Opcode.TEXT, text.encode("utf-8"))
+        self._send_message(Opcode.TEXT, text.encode("utf-8"))
 
     def send_binary(self, data: bytes) -> None:
-        """Send one whole binary message."""
+        """Send one whole binary message (compressed when agreed and not under the threshold)."""
         self._check_can_send()
-        self._send(Opcode.BINARY, data)
+        self._send_message(Opcode.BINARY, data)
 
     def send_data_frame(self, opcode: int, data: bytes, fin: bool) -> None:
-        """Send one frame of a fragmented message (``opcode`` 0 for continuations)."""
+        """Send one frame of a fragmented message (``opcode`` 0 for continuations).
+
+        With permessage-deflate agreed, a streamed message is compressed as a
+        whole: RSV1 on its first frame, each frame's data flushed so that the
+        peer can inflate it as it arrives.
+        """
         self._check_can_send()
-        self._send(opcode, data, fin)
+        deflate = self._deflate
+        if opcode:
+            self._out_compressed = deflate is not None and deflate.can_compress
+        if self._out_compressed:
+            assert deflate is not None
+            self._send(opcode, deflate.compress(data, fin), fin, bool(opcode))
+        else:
+            self._send(opcode, data, fin)
 
     def send_ping(self, payload: bytes = b"") -> None:
         """Send a ping (at most 125 bytes)."""

@@ -357,13 +357,17 @@ def parse_response(head: bytes | bytearray, max_headers: int = MAX_HEADERS) -> R
     return Response(int(status_text), reason, version, _parse_header_lines(lines[1:], max_headers, 0))
 
 
-def check_response(response: Response, key: str, protocols: list[str]) -> str | None:
+def check_response(
+    response: Response, key: str, protocols: list[str], extensions_offered: bool = False
+) -> str | None:
     """Validate the server's answer (RFC 6455 section 4.1); return the agreed protocol.
 
     Raises:
         HandshakeError: with the response's status when it is not 101, else
             with status None for a wrong Upgrade/Connection/accept key, an
-            extension we did not offer, or a protocol problem.
+            extension we did not offer, or a protocol problem. With
+            ``extensions_offered`` the ``Sec-WebSocket-Extensions`` answer is
+            left for the caller to check against its offer.
     """
     if response.status != 101:
         raise HandshakeError(
@@ -377,7 +381,7 @@ def check_response(response: Response, key: str, protocols: list[str]) -> str | 
         raise HandshakeError("Invalid handshake: missing 'Connection: Upgrade'")
     if headers.get("sec-websocket-accept") != accept_key(key):
         raise HandshakeError("Invalid handshake: wrong Sec-WebSocket-Accept")
-    if headers.get("sec-websocket-extensions"):
+    if headers.get("sec-websocket-extensions") and not extensions_offered:
         raise HandshakeError("Invalid handshake: server chose an extension that was not offered")
     chosen = headers.get("sec-websocket-protocol")
     if chosen is not None:
