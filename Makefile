@@ -29,6 +29,7 @@ test: $(VENV)/.installed-dev $(NODE_MODULES)/.installed
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+	WSEVENTS_NO_SPEEDUPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) $(NODE_MODULES) build src/*.egg-info

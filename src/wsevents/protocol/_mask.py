@@ -3,13 +3,16 @@
 Uses the optional compiled ``wsevents._speedups`` when it is importable; the
 pure-Python fallback XORs the whole payload as one big integer, which runs at
 C speed inside CPython's long arithmetic instead of a Python loop per byte.
+Setting ``WSEVENTS_NO_SPEEDUPS=1`` in the environment forces the pure path
+(the test suite runs once each way).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
-__all__ = ["mask", "mask_python"]
+__all__ = ["mask", "mask_python", "SPEEDUPS"]
 
 
 def mask_python(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
@@ -22,10 +25,14 @@ def mask_python(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
     return value.to_bytes(n, "little")
 
 
-mask: Callable[[bytes | bytearray | memoryview, bytes], bytes]
-try:  # pragma: no cover - depends on the build
-    from wsevents._speedups import mask as _c_mask  # type: ignore[import-not-found]
-
-    mask = _c_mask
-except ImportError:
-    mask = mask_python
+mask: Callable[[bytes | bytearray | memoryview, bytes], bytes] = mask_python
+#: Whether the compiled ``_speedups`` module is in use.
+SPEEDUPS = False
+if not os.environ.get("WSEVENTS_NO_SPEEDUPS"):
+    try:
+        from wsevents._speedups import mask as _c_mask  # type: ignore[import-not-found]
+    except ImportError:  # no compiler at install time: the pure path is complete
+        pass
+    else:
+        mask = _c_mask
+        SPEEDUPS = True

@@ -1,0 +1,45 @@
+"""The compiled mask and the pure one are the same function; CI builds and tests both paths."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from wsevents.protocol import _mask
+
+
+def test_ci_builds_the_speedups() -> None:
+    """On CI a compiler is present, so the C path must be the one in use (the suite then
+    runs a second time with WSEVENTS_NO_SPEEDUPS=1 for the pure path)."""
+    if os.environ.get("WSEVENTS_NO_SPEEDUPS"):
+        assert not _mask.SPEEDUPS and _mask.mask is _mask.mask_python
+    elif os.environ.get("CI"):
+        assert _mask.SPEEDUPS, "the C speed-up was not built"
+
+
+def test_env_var_forces_the_pure_path() -> None:
+    code = "from wsevents.protocol import _mask; print(_mask.SPEEDUPS, _mask.mask is _mask.mask_python)"
+    env = dict(os.environ, WSEVENTS_NO_SPEEDUPS="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 125, 126, 1000, 65536 + 3])
+def test_compiled_mask_matches_python(n: int) -> None:
+    try:
+        from wsevents._speedups import mask as c_mask  # type: ignore[import-not-found]
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("the C speed-up is not built on this machine")
+    data = os.urandom(n)
+    key = os.urandom(4)
+    expected = _mask.mask_python(data, key)
+    assert c_mask(data, key) == expected
+    assert c_mask(bytearray(data), key) == expected
+    assert c_mask(memoryview(data), key) == expected
+    with pytest.raises(ValueError):
+        c_mask(data, b"abc")
