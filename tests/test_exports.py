@@ -13,6 +13,7 @@ API_NAMES = [
     "set_max_buffer_length",
     "run",
     "Server",
+    "HttpRequest",
     "Connection",
     "InStream",
     "OutStream",

@@ -2,7 +2,7 @@
 
 from .aio.connection import Connection, ReadyState
 from .aio.runner import run
-from .aio.server import Server
+from .aio.server import HttpRequest, Server
 from .aio.streams import InStream, OutStream
 from .api import connect, create_server, set_binary_fragmentation, set_max_buffer_length
 from .emitter import EventEmitter
@@ -22,6 +22,7 @@ __all__ = [
     "ConnectionClosed",
     "EventEmitter",
     "HandshakeError",
+    "HttpRequest",
     "InStream",
     "InvalidState",
     "MessageTooBig",

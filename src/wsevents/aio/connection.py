@@ -573,6 +573,13 @@ class Connection(EventEmitter, asyncio.Protocol):
         self.out_stream = stream
         return stream
 
+    def _send_prebuilt(self, frame: bytes) -> bool:
+        """Write an already serialised frame if a message may be sent now (for broadcasts)."""
+        if self.ready_state is not ReadyState.OPEN or self.out_stream is not None or self._core is None:
+            return False
+        self._core.send_prebuilt(frame)
+        return True
+
     def _send_stream_frame(self, opcode: int, payload: bytes, fin: bool) -> Awaitable[None]:
         if self.ready_state is not ReadyState.OPEN or self._core is None:
             return Failed(ConnectionClosed(self._close_code or 1006, self._close_reason))

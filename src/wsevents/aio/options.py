@@ -79,6 +79,7 @@ class _Common:
 
 
 SelectProtocol = Callable[[Any, list[str]], "str | None | Awaitable[str | None]"]
+HttpHandler = Callable[[Any], Any]
 
 
 @dataclass
@@ -91,9 +92,12 @@ class ServerOptions(_Common):
     ssl: _ssl.SSLContext | None = None
     valid_protocols: list[str] | None = None
     select_protocol: SelectProtocol | None = None
+    http_handler: HttpHandler | None = None
 
     def __post_init__(self) -> None:
         self._check_common()
+        if self.http_handler is not None and not callable(self.http_handler):
+            raise TypeError("http_handler must be callable")
         if self.ssl is not None and not isinstance(self.ssl, _ssl.SSLContext):
             raise TypeError("ssl must be an ssl.SSLContext")
         if self.secure and self.ssl is None and not self.certfile:

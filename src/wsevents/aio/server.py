@@ -6,17 +6,21 @@ import asyncio
 import inspect
 import logging
 import socket as _socket
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..emitter import EventEmitter
 from ..errors import HandshakeError
+from ..protocol.core import ReadyState
 from ..protocol.deflate import server_accept
+from ..protocol.frames import Opcode, build_frame
 from ..protocol.handshake import (
     build_accept_response,
     build_error_response,
     check_request,
     choose_protocol,
+    is_upgrade,
     parse_protocols,
     parse_request,
 )
@@ -24,7 +28,7 @@ from . import runner
 from .connection import Connection
 from .options import ServerOptions
 
-__all__ = ["Server", "reject"]
+__all__ = ["Server", "HttpRequest", "reject"]
 
 logger = logging.getLogger("wsevents")
 
@@ -45,6 +49,37 @@ def reject(conn: Connection, error: HandshakeError, headers: list[tuple[str, str
     if transport is not None and not transport.is_closing():
         transport.write(build_error_response(status, extra))
         transport.close()
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """An HTTP request as the server's hooks see it (``http_handler``)."""
+
+    #: The method, e.g. ``"GET"``.
+    method: str
+    #: The request target, query included, e.g. ``"/chat?room=1"``.
+    path: str
+    #: The headers: read-only, case-insensitive, names lower-cased.
+    headers: Mapping[str, str]
+    #: The peer's address as the socket reports it.
+    remote_address: Any
+
+
+def _response_parts(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Check an ``http_handler`` result ``(status, headers, body)``."""
+    if not isinstance(result, tuple) or len(result) != 3:
+        raise TypeError(f"http_handler must return None or (status, headers, body), not {result!r}")
+    status, headers, body = result
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise TypeError(f"invalid HTTP status {status!r}")
+    items = list(headers.items()) if isinstance(headers, Mapping) else list(headers or ())
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    elif body is None:
+        body = b""
+    elif not isinstance(body, (bytes, bytearray, memoryview)):
+        raise TypeError(f"the response body must be bytes or str, not {type(body).__name__}")
+    return status, [(str(k), str(v)) for k, v in items], bytes(body)
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
@@ -164,7 +199,11 @@ class Server(EventEmitter):
                 )
             else:
                 server = await self._loop.create_server(
-                    self._make_connection, host=host, port=port, ssl=self._ssl, backlog=511,
+                    self._make_connection,
+                    host=host,
+                    port=port,
+                    ssl=self._ssl,
+                    backlog=511,
                     reuse_address=True,
                 )
         except Exception as exc:
@@ -250,6 +289,11 @@ class Server(EventEmitter):
             request = parse_request(head, self.options.max_headers)
             conn.path = request.path
             conn.headers = request.headers
+            if self.options.http_handler is not None and not is_upgrade(request):
+                self._serve_http(
+                    conn, HttpRequest(request.method, request.path, request.headers, conn.remote_address)
+                )
+                return
             key = check_request(request)
             conn.protocols = parse_protocols(request.headers.get("sec-websocket-protocol"))
         except HandshakeError as exc:
@@ -267,6 +311,88 @@ class Server(EventEmitter):
             self._loop.create_task(self._finish_async(conn, key, chosen, leftover))
             return
         self._accept(conn, key, chosen, leftover)
+
+    def _serve_http(self, conn: Connection, request: HttpRequest) -> None:
+        """Answer a plain HTTP request with ``http_handler`` (None: 426, as without it)."""
+        assert self.options.http_handler is not None
+        try:
+            result = self.options.http_handler(request)
+        except Exception as exc:
+            logger.exception("http_handler raised")
+            reject(conn, HandshakeError(f"http_handler raised {exc!r}", 500))
+            return
+        if inspect.isawaitable(result):
+            if conn.transport is not None:
+                conn.transport.pause_reading()
+            self._loop.create_task(self._serve_http_async(conn, result))
+            return
+        self._answer_http(conn, request, result)
+
+    async def _serve_http_async(self, conn: Connection, pending: Any) -> None:
+        try:
+            result = await pending
+        except Exception as exc:
+            logger.exception("http_handler raised")
+            reject(conn, HandshakeError(f"http_handler raised {exc!r}", 500))
+            return
+        self._answer_http(conn, None, result)
+
+    def _answer_http(self, conn: Connection, request: HttpRequest | None, result: Any) -> None:
+        if result is None:
+            reject(conn, HandshakeError("not a WebSocket upgrade request", 426))
+            return
+        try:
+            status, headers, body = _response_parts(result)
+            response = build_error_response(status, headers, body)
+        except (TypeError, ValueError) as exc:
+            logger.error("bad http_handler response: %s", exc)
+            reject(conn, HandshakeError(str(exc), 500))
+            return
+        transport = conn.transport
+        if transport is not None and not transport.is_closing():
+            logger.info("HTTP %d for %s %s", status, conn.remote_address, conn.path)
+            transport.write(response)
+            transport.close()
+
+    def broadcast(
+        self,
+        message: str | bytes | bytearray | memoryview,
+        exclude: Connection | Iterable[Connection] | None = None,
+    ) -> int:
+        """Send ``message`` to every open connection but ``exclude``; return how many got it.
+
+        The frame is serialised once and the same bytes are written to every
+        peer, except to connections that compress the message (their
+        compression context is their own). Connections that are not open, or
+        that are sending an ``OutStream``, are skipped.
+        """
+        if isinstance(message, str):
+            opcode, payload = Opcode.TEXT, message.encode("utf-8")
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            opcode, payload = Opcode.BINARY, bytes(message)
+        else:
+            raise TypeError(f"broadcast takes a str or a bytes-like object, not {type(message).__name__}")
+        if exclude is None:
+            excluded: set[Connection] = set()
+        elif isinstance(exclude, Connection):
+            excluded = {exclude}
+        else:
+            excluded = set(exclude)
+        header, body = build_frame(opcode, payload)
+        frame = header + body
+        size = len(payload)
+        sent = 0
+        for conn in list(self._open):
+            if conn in excluded or conn.ready_state is not ReadyState.OPEN:
+                continue
+            codec = conn.deflate
+            if codec is not None and size >= codec.threshold and codec.can_compress:
+                if conn.out_stream is None:
+                    conn.send(message if isinstance(message, str) else payload)
+                    sent += 1
+            elif conn._send_prebuilt(frame):
+                sent += 1
+        return sent
 
     def _choose(self, conn: Connection) -> Any:
         opts = self.options

@@ -468,6 +468,11 @@ class WebSocketCore:
         else:
             self._send(opcode, data, fin)
 
+    def send_prebuilt(self, frame: bytes) -> None:
+        """Send a whole frame serialised elsewhere (a broadcast encodes once for many peers)."""
+        self._check_can_send()
+        self._write(frame)
+
     def send_ping(self, payload: bytes = b"") -> None:
         """Send a ping (at most 125 bytes)."""
         if len(payload) > MAX_CONTROL_PAYLOAD:
