@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from types import TracebackType
@@ -130,6 +131,12 @@ class Connection(EventEmitter, asyncio.Protocol):
         self._failed: WebSocketError | None = None
         self._closed: asyncio.Future[None] = loop.create_future()
         self._close_emitted = False
+        # Keepalive: one timer, either "next ping" or "pong deadline".
+        self._ka_timer: asyncio.TimerHandle | None = None
+        self._ka_payload: bytes | None = None
+        self._ka_sent = 0.0
+        #: Round-trip time of the last keepalive ping, in seconds (0.0 until measured).
+        self.latency = 0.0
         if server is None:
             # A server-side connection holds the loop from connection_made on: after a
             # failed TLS handshake asyncio calls neither connection_made nor connection_lost.
@@ -230,6 +237,9 @@ class Connection(EventEmitter, asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """asyncio.Protocol callback (not for application use)."""
         self._cancel_timer()
+        if self._ka_timer is not None:
+            self._ka_timer.cancel()
+            self._ka_timer = None
         previous = self.ready_state
         self.ready_state = ReadyState.CLOSED
         if self._core is not None:
@@ -293,6 +303,8 @@ class Connection(EventEmitter, asyncio.Protocol):
         self.ready_state = ReadyState.OPEN
         # From now on bytes go straight from the transport to the core.
         self.data_received = core.receive_data  # type: ignore[method-assign]
+        if self._options.ping_interval is not None:
+            self._ka_timer = self._loop.call_later(self._options.ping_interval, self._keepalive_ping)
         if self.server is not None:
             self.server._connection_opened(self)
         self._emit_safe("connect")
@@ -327,7 +339,7 @@ class Connection(EventEmitter, asyncio.Protocol):
             return
         self._queue.append(message)
         self._queued_bytes += size
-        if self._queued_bytes > self.max_buffer_length:
+        if self._queued_bytes > self.max_buffer_length or len(self._queue) >= self._options.max_queue:
             self._pause_reading("queue")
         self._wake_recv()
 
@@ -390,6 +402,70 @@ class Connection(EventEmitter, asyncio.Protocol):
         if self._transport is not None:
             self._pause_reasons.clear()
             self._transport.close()
+
+    # -- keepalive and local failures ------------------------------------------
+
+    def _keepalive_ping(self) -> None:
+        self._ka_timer = None
+        if self.ready_state is not ReadyState.OPEN or self._core is None:
+            return
+        payload = os.urandom(4)
+        self._ka_payload = payload
+        self._ka_sent = self._loop.time()
+        self._core.send_ping(payload)
+        timeout = self._options.ping_timeout
+        if timeout is not None:
+            self._ka_timer = self._loop.call_later(timeout, self._keepalive_expired)
+
+    def _keepalive_expired(self) -> None:
+        self._ka_timer = None
+        logger.info("keepalive ping timeout: %r", self)
+        if self.server is not None:
+            self.server.stats["keepalive_timeouts"] += 1
+        self._abandon(1011, "keepalive ping timeout")
+
+    def _pong(self, payload: bytes) -> None:
+        if self._ka_payload is not None and payload == self._ka_payload:
+            # Our keepalive's answer: measure, schedule the next one, tell nobody.
+            self._ka_payload = None
+            self.latency = self._loop.time() - self._ka_sent
+            if self._ka_timer is not None:
+                self._ka_timer.cancel()
+            interval = self._options.ping_interval
+            if interval is not None and self.ready_state is ReadyState.OPEN:
+                self._ka_timer = self._loop.call_later(interval, self._keepalive_ping)
+            return
+        self._emit_safe("pong", payload.decode("utf-8", "replace"))
+
+    def _write_overflow(self) -> None:
+        """The peer does not read while the application keeps sending: drop the connection."""
+        size = self._transport.get_write_buffer_size() if self._transport is not None else 0
+        logger.warning(
+            "%r: %d bytes wait to be sent, over max_write_buffer (%d): closing with 1008",
+            self,
+            size,
+            self._options.max_write_buffer,
+        )
+        if self.server is not None:
+            self.server.stats["write_overflows"] += 1
+        self._abandon(1008, "write buffer overflow: the peer does not read")
+
+    def _abandon(self, code: int, reason: str) -> None:
+        """End the connection from this side without waiting for the peer (dead or not reading).
+
+        The close frame is written for form's sake; the socket is aborted at
+        once, and ``"close"`` reports ``code`` and ``reason``.
+        """
+        if self.ready_state is ReadyState.CLOSED:
+            return
+        if self._close_code is None:
+            self._close_code = code
+            self._close_reason = reason
+        if self.ready_state is ReadyState.OPEN:
+            self.ready_state = ReadyState.CLOSING
+        if self._core is not None:
+            self._core.send_close(code, reason)
+        self._loop.call_soon(self._abort)
 
     # -- closing -------------------------------------------------------------
 
@@ -489,6 +565,11 @@ class Connection(EventEmitter, asyncio.Protocol):
         raise error
 
     def _check_open(self) -> WebSocketError | None:
+        if self._write_paused and self.ready_state is ReadyState.OPEN:
+            # Sending more while over max_write_buffer: backpressure was ignored.
+            transport = self._transport
+            if transport is not None and transport.get_write_buffer_size() > self._options.max_write_buffer:
+                self._write_overflow()
         if self.ready_state is not ReadyState.OPEN:
             return InvalidState(f"cannot send: the connection is {self.ready_state.name}")
         return None
@@ -581,7 +662,7 @@ class Connection(EventEmitter, asyncio.Protocol):
         return True
 
     def _send_stream_frame(self, opcode: int, payload: bytes, fin: bool) -> Awaitable[None]:
-        if self.ready_state is not ReadyState.OPEN or self._core is None:
+        if self._check_open() is not None or self._core is None:
             return Failed(ConnectionClosed(self._close_code or 1006, self._close_reason))
         self._core.send_data_frame(opcode, payload, fin)
         return self._sent(None)
@@ -614,7 +695,7 @@ class Connection(EventEmitter, asyncio.Protocol):
         self._queue.popleft()
         assert isinstance(message, (str, bytes))
         self._queued_bytes -= len(message)
-        if self._queued_bytes <= self.max_buffer_length:
+        if self._queued_bytes <= self.max_buffer_length and len(self._queue) < self._options.max_queue:
             self._resume_reading("queue")
         return message
 
@@ -723,7 +804,7 @@ class _Receiver:
         pass
 
     def on_pong(self, payload: bytes) -> None:
-        self.conn._emit_safe("pong", payload.decode("utf-8", "replace"))
+        self.conn._pong(payload)
 
     def on_close_frame(self, code: int, reason: str) -> None:
         self.conn._peer_closed(code, reason)

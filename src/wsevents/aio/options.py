@@ -52,10 +52,18 @@ class _Common:
     max_header_size: int = MAX_HEAD_SIZE
     max_headers: int = MAX_HEADERS
     compression: bool | Mapping[str, Any] | DeflateConfig | None = True
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    max_queue: int = 64
+    max_write_buffer: int = 16 * 1024 * 1024
     _deflate: DeflateConfig | None = field(default=None, init=False, repr=False)
 
     def _check_common(self) -> None:
         self._deflate = DeflateConfig.from_option(self.compression)
+        self.ping_interval = _timeout("ping_interval", self.ping_interval)
+        self.ping_timeout = _timeout("ping_timeout", self.ping_timeout)
+        _positive_int("max_queue", self.max_queue)
+        _positive_int("max_write_buffer", self.max_write_buffer)
         if self.max_buffer_length is not None:
             _positive_int("max_buffer_length", self.max_buffer_length)
         if self.binary_fragmentation is not None:
@@ -80,6 +88,7 @@ class _Common:
 
 SelectProtocol = Callable[[Any, list[str]], "str | None | Awaitable[str | None]"]
 HttpHandler = Callable[[Any], Any]
+VerifyClient = Callable[[Any], Any]
 
 
 @dataclass
@@ -93,9 +102,20 @@ class ServerOptions(_Common):
     valid_protocols: list[str] | None = None
     select_protocol: SelectProtocol | None = None
     http_handler: HttpHandler | None = None
+    verify_client: VerifyClient | None = None
+    origins: list[str | None] | None = None
+    max_connections: int | None = None
 
     def __post_init__(self) -> None:
         self._check_common()
+        if self.verify_client is not None and not callable(self.verify_client):
+            raise TypeError("verify_client must be callable")
+        if self.origins is not None:
+            if isinstance(self.origins, str):
+                raise TypeError("origins must be a list (of str, or None for requests without Origin)")
+            self.origins = list(self.origins)
+        if self.max_connections is not None:
+            _positive_int("max_connections", self.max_connections)
         if self.http_handler is not None and not callable(self.http_handler):
             raise TypeError("http_handler must be callable")
         if self.ssl is not None and not isinstance(self.ssl, _ssl.SSLContext):

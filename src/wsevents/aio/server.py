@@ -139,6 +139,12 @@ class Server(EventEmitter):
         self._close_emitted = False
         self.port: int | None = None
         self.address: str | None = None
+        #: Counters of what the server refused or cut short, for monitoring.
+        self.stats: dict[str, int] = {
+            "rejected": 0,
+            "write_overflows": 0,
+            "keepalive_timeouts": 0,
+        }
 
     @property
     def socket(self) -> asyncio.Server | None:
@@ -221,11 +227,27 @@ class Server(EventEmitter):
         logger.info("listening on %s port %d", self.address, self.port)
         self._emit_safe("listening")
 
-    def close(self, callback: Callable[[], Any] | None = None) -> Server:
+    def close(
+        self,
+        callback: Callable[[], Any] | None = None,
+        *,
+        graceful: bool = False,
+        timeout: float | None = None,
+    ) -> Server:
         """Stop accepting; open connections stay. ``"close"`` follows their end.
 
+        With ``graceful=True`` every connection is also closed with 1001
+        ("going away"): what was already sent goes out first, then the close
+        frame; connections whose closing handshake has not finished after
+        ``timeout`` seconds (default: ``close_timeout``) are aborted.
         ``callback`` is added as a ``"close"`` listener. ``await`` waits for ``"close"``.
         """
+        if graceful:
+            for conn in list(self._live):
+                conn._shutdown()
+            limit = timeout if timeout is not None else self.options.close_timeout
+            if limit is not None and self._live:
+                self._loop.call_later(limit, self._abort_stragglers)
         if callback is not None:
             self.once("close", callback)
         fut: asyncio.Future[None] = self._loop.create_future()
@@ -249,10 +271,14 @@ class Server(EventEmitter):
         return self
 
     def _shutdown(self) -> None:
-        """Called by ``run()`` on SIGINT/SIGTERM: stop listening, close everyone with 1001."""
-        self.close()
+        """Called by ``run()`` on SIGINT/SIGTERM: a graceful close."""
+        self.close(graceful=True)
+
+    def _abort_stragglers(self) -> None:
         for conn in list(self._live):
-            conn._shutdown()
+            if conn.ready_state is not ReadyState.CLOSED:
+                logger.info("graceful close timed out: aborting %r", conn)
+                conn._abort()
 
     def _maybe_emit_close(self) -> None:
         if self._closing and not self._live and not self._close_emitted:
@@ -296,8 +322,27 @@ class Server(EventEmitter):
                 return
             key = check_request(request)
             conn.protocols = parse_protocols(request.headers.get("sec-websocket-protocol"))
+            self._admit(request)
         except HandshakeError as exc:
+            self.stats["rejected"] += 1
             reject(conn, exc)
+            return
+        verdict: Any = True
+        if self.options.verify_client is not None:
+            try:
+                verdict = self.options.verify_client(
+                    HttpRequest(request.method, request.path, request.headers, conn.remote_address)
+                )
+            except Exception as exc:
+                logger.exception("verify_client raised")
+                reject(conn, HandshakeError(f"verify_client raised {exc!r}", 500))
+                return
+        if inspect.isawaitable(verdict):
+            if conn.transport is not None:
+                conn.transport.pause_reading()
+            self._loop.create_task(self._finish_async(conn, key, verdict, leftover))
+            return
+        if not self._verdict_ok(conn, verdict):
             return
         try:
             chosen = self._choose(conn)
@@ -308,9 +353,41 @@ class Server(EventEmitter):
         if inspect.isawaitable(chosen):
             if conn.transport is not None:
                 conn.transport.pause_reading()
-            self._loop.create_task(self._finish_async(conn, key, chosen, leftover))
+            self._loop.create_task(self._finish_async(conn, key, True, leftover, chosen))
             return
         self._accept(conn, key, chosen, leftover)
+
+    def _admit(self, request: Any) -> None:
+        """The admission checks that need no application code: connection count, Origin."""
+        opts = self.options
+        if opts.max_connections is not None and len(self._open) >= opts.max_connections:
+            raise HandshakeError("too many connections", 503)
+        if opts.origins is not None:
+            origin = request.headers.get("origin")
+            if origin not in opts.origins:
+                raise HandshakeError(f"origin {origin!r} is not allowed", 403)
+
+    def _verdict_ok(self, conn: Connection, verdict: Any) -> bool:
+        """Apply ``verify_client``'s answer: True, False (403), a status, or (status, headers)."""
+        if verdict is True:
+            return True
+        status, headers = 403, []
+        if isinstance(verdict, tuple) and len(verdict) == 2:
+            status, raw = verdict
+            headers = list(raw.items()) if isinstance(raw, Mapping) else list(raw or ())
+        elif isinstance(verdict, int) and not isinstance(verdict, bool):
+            status = verdict
+        elif verdict is not False:
+            logger.error("verify_client returned %r; refusing with 500", verdict)
+            status = 500
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            logger.error("verify_client returned status %r; refusing with 500", status)
+            status, headers = 500, []
+        self.stats["rejected"] += 1
+        reject(
+            conn, HandshakeError("refused by verify_client", status), [(str(k), str(v)) for k, v in headers]
+        )
+        return False
 
     def _serve_http(self, conn: Connection, request: HttpRequest) -> None:
         """Answer a plain HTTP request with ``http_handler`` (None: 426, as without it)."""
@@ -405,12 +482,26 @@ class Server(EventEmitter):
             return choose_protocol(conn.protocols, opts.valid_protocols)
         return None
 
-    async def _finish_async(self, conn: Connection, key: str, pending: Any, leftover: bytes) -> None:
+    async def _finish_async(
+        self, conn: Connection, key: str, verdict: Any, leftover: bytes, chosen: Any = None
+    ) -> None:
+        """The handshake's remaining steps when a hook answered with an awaitable."""
+        step = "verify_client"
         try:
-            chosen = await pending
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+            if conn.transport is None or conn.transport.is_closing():
+                return
+            if not self._verdict_ok(conn, verdict):
+                return
+            step = "select_protocol"
+            if chosen is None:
+                chosen = self._choose(conn)
+            if inspect.isawaitable(chosen):
+                chosen = await chosen
         except Exception as exc:
-            logger.exception("select_protocol raised")
-            reject(conn, HandshakeError(f"select_protocol raised {exc!r}", 500))
+            logger.exception("%s raised", step)
+            reject(conn, HandshakeError(f"{step} raised {exc!r}", 500))
             return
         if conn.transport is None or conn.transport.is_closing():
             return
