@@ -55,7 +55,7 @@ class _Common:
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
     max_queue: int = 64
-    max_write_buffer: int = 16 * 1024 * 1024
+    max_write_buffer: int = 64 * 1024 * 1024
     _deflate: DeflateConfig | None = field(default=None, init=False, repr=False)
 
     def _check_common(self) -> None:
