@@ -9,9 +9,9 @@ As in Node, emitting ``"error"`` with no ``"error"`` listener raises the error.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Callable
+from types import CoroutineType
 from typing import Any, TypeVar, overload
 
 __all__ = ["EventEmitter", "Listener"]
@@ -138,7 +138,7 @@ class EventEmitter:
             return False
         for fn in listeners:
             result = fn(*args)
-            if inspect.iscoroutine(result):
+            if isinstance(result, CoroutineType):
                 task = asyncio.ensure_future(result)
                 _tasks.add(task)
                 task.add_done_callback(_task_done)

@@ -295,7 +295,7 @@ class Connection(EventEmitter, asyncio.Protocol):
         core = WebSocketCore(
             client=self._client,
             handler=_Receiver(self),
-            write=self._transport.write,
+            write=self._write,
             max_message_size=self.max_buffer_length,
             deflate=self.deflate,
         )
@@ -310,6 +310,13 @@ class Connection(EventEmitter, asyncio.Protocol):
         self._emit_safe("connect")
         if leftover and self.ready_state is ReadyState.OPEN:
             core.receive_data(leftover)
+
+    def _write(self, data: bytes) -> None:
+        transport = self._transport
+        # Once asyncio has seen the socket fail, writes are pointless and it logs
+        # "socket.send() raised exception." for each: drop them quietly.
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
 
     def _handshake_failed(self, error: HandshakeError) -> None:
         """Reject (server) or abandon (client) the handshake; the socket closes."""

@@ -198,8 +198,12 @@ class WebSocketCore:
 
     def _parse(self, data: bytes | bytearray | memoryview) -> int:
         """Consume as much of ``data`` as possible; return how many bytes were used."""
-        with memoryview(data) as mv:
+        mv = memoryview(data)
+        try:
             return self._parse_view(mv)
+        finally:
+            # A bytearray cannot be resized while a view of it is alive.
+            mv.release()
 
     def _parse_view(self, mv: memoryview) -> int:
         end = len(mv)
@@ -420,6 +424,11 @@ class WebSocketCore:
     # -- sending -------------------------------------------------------------
 
     def _send(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
+        n = len(payload)
+        if n < 126 and self._keys is None and fin and not rsv1:
+            # The common small server frame: a 2-byte header, one write.
+            self._write(bytes((0x80 | opcode, n)) + payload)
+            return
         if self._keys is not None:
             header, body = build_frame(opcode, payload, fin, self._keys.next(), rsv1)
         else:
