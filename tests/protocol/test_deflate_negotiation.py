@@ -30,7 +30,10 @@ def answer_params(header: str) -> dict[str, str | None]:
 
 
 def test_parse_several_offers_with_values_quotes_and_spaces() -> None:
-    header = 'permessage-deflate ;client_max_window_bits; server_max_window_bits="10" , x-other, permessage-deflate'
+    header = (
+        'permessage-deflate ;client_max_window_bits; server_max_window_bits="10" ,'
+        " x-other, permessage-deflate"
+    )
     assert parse_extensions(header) == [
         ("permessage-deflate", [("client_max_window_bits", None), ("server_max_window_bits", "10")]),
         ("x-other", []),
