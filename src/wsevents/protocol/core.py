@@ -191,6 +191,9 @@ class WebSocketCore:
             consumed = self._parse(data)
             if consumed < len(data):
                 buf += memoryview(data)[consumed:]
+        if not self._reading:
+            # Failed or closed: nothing more will be parsed, so keep nothing.
+            buf.clear()
 
     def receive_eof(self) -> None:
         """The peer closed its side of TCP; nothing more will be parsed."""
