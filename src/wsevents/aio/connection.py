@@ -663,7 +663,7 @@ class Connection(EventEmitter, asyncio.Protocol):
 
     def _send_prebuilt(self, frame: bytes) -> bool:
         """Write an already serialised frame if a message may be sent now (for broadcasts)."""
-        if self.ready_state is not ReadyState.OPEN or self.out_stream is not None or self._core is None:
+        if self._check_open() is not None or self.out_stream is not None or self._core is None:
             return False
         self._core.send_prebuilt(frame)
         return True
