@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 NODE_MODULES := tests/interop/node_modules
 
-.PHONY: demo test lint typecheck clean
+.PHONY: demo test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ test: $(VENV)/.installed-dev $(NODE_MODULES)/.installed
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 	WSEVENTS_NO_SPEEDUPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider
+	WSEVENTS_TEST_UVLOOP=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/aio tests/integration tests/conformance tests/interop
+
+$(VENV)/.installed-bench: $(VENV)/.installed benchmarks/requirements.txt
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
+	touch $@
+
+# Every contender, every scenario, both loops: under 10 minutes; writes benchmarks/RESULTS.md.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) $(NODE_MODULES) build src/*.egg-info

@@ -19,6 +19,15 @@ from typing import Any
 import pytest
 
 import wsevents
+
+if os.environ.get("WSEVENTS_TEST_UVLOOP"):
+    # `make test` runs the socket-level tests a second time on uvloop.
+    import uvloop
+
+    def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Any]:
+        return {"uvloop": uvloop.new_event_loop}
+
+
 from wsevents.aio.options import DEFAULTS
 from wsevents.protocol.handshake import accept_key
 

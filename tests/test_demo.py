@@ -15,8 +15,13 @@ async def _recv(conn: wsevents.Connection) -> str | bytes:
 
 async def test_chat_between_two_clients() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wsevents.demo", "--port", "0",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "wsevents.demo",
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         assert proc.stdout is not None

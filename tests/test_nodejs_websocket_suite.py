@@ -445,12 +445,7 @@ async def test_handshake__should_work_when_there_is_some_missing_headers(harness
     reader, writer = await bounded(asyncio.open_connection(HOST, server.port))
     try:
         writer.write(
-            b"GET / HTTP/1.1\r\n"
-            b"Host: localhost\r\n"
-            b"Sec-websocket-key: key\r\n"
-            b"C: 3\r\n"
-            b"D: 4\r\n"
-            b"E: 5\r\n\r\n"
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nSec-websocket-key: key\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n"
         )
         # The server answers and closes: read() returns at EOF.
         answer = await bounded(reader.read())

@@ -37,9 +37,9 @@ def make_pair(make_server: Any, ws_connect: Any) -> Callable[..., Awaitable[Pair
     return factory
 
 
-async def accept_raw(make_server: Any, raw_ws: Any, **server_options: Any) -> tuple[
-    Connection, asyncio.StreamReader, asyncio.StreamWriter
-]:
+async def accept_raw(
+    make_server: Any, raw_ws: Any, **server_options: Any
+) -> tuple[Connection, asyncio.StreamReader, asyncio.StreamWriter]:
     """A wsevents server connection whose peer is a hand-driven client (reads frames byte-exactly)."""
     server = await make_server(server_options or None)
     accepted: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()

@@ -22,7 +22,7 @@ import os
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._types import DONE, BytesLike, Failed, SendCallback
 from ..emitter import EventEmitter
@@ -195,8 +195,9 @@ class Connection(EventEmitter, asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """asyncio.Protocol callback (not for application use)."""
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # Not an isinstance check: uvloop's transports are not asyncio.Transport subclasses.
+        self._transport = cast(asyncio.Transport, transport)
+        transport = self._transport
         if self.server is not None:
             runner.hold(self._loop, self)
             self.server._connection_made(self)
@@ -208,7 +209,11 @@ class Connection(EventEmitter, asyncio.Protocol):
             self._timer = self._loop.call_later(timeout, self._handshake_timed_out)
 
     def data_received(self, data: bytes) -> None:
-        """asyncio.Protocol callback during the handshake (the core takes over once open)."""
+        """asyncio.Protocol callback: the handshake head first, then frames for the core."""
+        core = self._core
+        if core is not None:
+            core.receive_data(data)
+            return
         if self.ready_state is not ReadyState.CONNECTING or self._on_head is None:
             return
         head = self._head
@@ -301,8 +306,6 @@ class Connection(EventEmitter, asyncio.Protocol):
         )
         self._core = core
         self.ready_state = ReadyState.OPEN
-        # From now on bytes go straight from the transport to the core.
-        self.data_received = core.receive_data  # type: ignore[method-assign]
         if self._options.ping_interval is not None:
             self._ka_timer = self._loop.call_later(self._options.ping_interval, self._keepalive_ping)
         if self.server is not None:
