@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Coroutine
 from typing import Any, Protocol
@@ -37,15 +38,32 @@ _default_loop: asyncio.AbstractEventLoop | None = None
 _activity: dict[asyncio.AbstractEventLoop, _Activity] = {}
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when it is installed (``pip install wsevents[uvloop]``), unless
+    ``WSEVENTS_NO_UVLOOP=1``; else asyncio's."""
+    if not os.environ.get("WSEVENTS_NO_UVLOOP"):
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def get_loop() -> asyncio.AbstractEventLoop:
-    """The running loop, or (outside any) the library's default loop that :func:`run` drives."""
+    """The running loop, or (outside any) the library's default loop that :func:`run` drives.
+
+    The default loop is uvloop's when uvloop is installed, unless the
+    environment sets ``WSEVENTS_NO_UVLOOP=1``.
+    """
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
         pass
     global _default_loop
     if _default_loop is None or _default_loop.is_closed():
-        _default_loop = asyncio.new_event_loop()
+        _default_loop = _new_loop()
     return _default_loop
 
 
@@ -101,6 +119,9 @@ async def _until_idle() -> None:
 
 def run(main: Coroutine[Any, Any, Any] | None = None) -> Any:
     """Drive the default loop until no server listens and no connection is open.
+
+    The default loop is uvloop's when uvloop is installed (and
+    ``WSEVENTS_NO_UVLOOP=1`` is not set), asyncio's otherwise.
 
     With ``main`` (a coroutine), run it first, then keep going the same way;
     its result is returned. SIGINT (Ctrl-C) and SIGTERM close servers and
