@@ -187,7 +187,6 @@ function start () {
       wss.on('listening', () => out({ event: 'listening', port: wss.address().port }))
       wss.on('connection', (ws, req) => { conn = wrapWs(ws, req) })
       wss.on('error', (err) => out({ event: 'error', message: errorText(err) }))
-      wss.on('wsClientError', (err) => out({ event: 'error', message: errorText(err) }))
     } else {
       const ws = new WebSocket(flags.url, flags.protocols || [], { perMessageDeflate: flags.deflate })
       conn = wrapWs(ws, null)
@@ -235,7 +234,11 @@ function command (line) {
   }
 }
 
-start()
+try {
+  start()
+} catch (err) { // e.g. ws throws SyntaxError on a malformed URL or subprotocol
+  fail(errorText(err))
+}
 readline.createInterface({ input: process.stdin }).on('line', (line) => {
   if (line.trim()) command(line)
 }).on('close', () => setTimeout(() => process.exit(0), 100))
