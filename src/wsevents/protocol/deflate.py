@@ -226,9 +226,9 @@ def server_accept(header: str | None, config: DeflateConfig) -> tuple[str, PerMe
         server_bits = config.server_max_window_bits or DEFAULT_WINDOW_BITS
         if offer.server_max_window_bits is not None:
             server_bits = min(server_bits, offer.server_max_window_bits)
-        if server_bits < 15:
-            # Allowed unasked (RFC 7692 section 7.1.2.1); it lets the client inflate
-            # with a smaller window: 4 KiB instead of 32 KiB at the default 12 bits.
+        if server_bits < 15 or offer.server_max_window_bits is not None:
+            # Required when offered, allowed unasked (RFC 7692 section 7.1.2.1); it lets the
+            # client inflate with a smaller window: 4 KiB instead of 32 KiB at the default 12 bits.
             answer.append(f"server_max_window_bits={server_bits}")
         client_bits = 15
         if offer.client_max_window_bits is not None:
