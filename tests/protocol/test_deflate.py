@@ -998,7 +998,7 @@ def test_core_to_core_roundtrip(no_context: bool) -> None:
     server_codec = codec(compress_bits=11, decompress_bits=10, decompress_no_context=no_context)
     client, client_rec, to_server = deflate_core(client=True, deflate=client_codec)
     server, server_rec, to_client = deflate_core(client=False, deflate=server_codec)
-    expected = []
+    expected: list[tuple[Any, ...]] = []
     for i in range(100):
         text = TEXTISH[i * 50 : i * 50 + 20 * i].decode()
         client.send_text(text)

@@ -359,15 +359,24 @@ class Connection(EventEmitter, asyncio.Protocol):
             waiter.set_result(None)
 
     def _pause_reading(self, reason: object) -> None:
-        if not self._pause_reasons and self._transport is not None:
-            self._transport.pause_reading()
+        """Backpressure: stop reading the socket and stop the core at the next frame."""
+        if not self._pause_reasons:
+            if self._transport is not None:
+                self._transport.pause_reading()
+            if self._core is not None:
+                self._core.pause()
         self._pause_reasons.add(reason)
 
     def _resume_reading(self, reason: object) -> None:
         if reason in self._pause_reasons:
             self._pause_reasons.discard(reason)
-            if not self._pause_reasons and self._transport is not None and not self._transport.is_closing():
-                self._transport.resume_reading()
+            if not self._pause_reasons:
+                if self._core is not None:
+                    # What the core held back first; it may pause again.
+                    self._core.resume()
+                transport = self._transport
+                if not self._pause_reasons and transport is not None and not transport.is_closing():
+                    transport.resume_reading()
 
     def _peer_closed(self, code: int, reason: str) -> None:
         self._close_code = code

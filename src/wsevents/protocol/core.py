@@ -103,6 +103,8 @@ class WebSocketCore:
         "_keys",
         "_buf",
         "_reading",
+        "_paused",
+        "_parsing",
         "_close_sent",
         "_close_received",
         "_remaining",
@@ -136,6 +138,8 @@ class WebSocketCore:
         self._keys = MaskKeys() if client else None
         self._buf = bytearray()
         self._reading = True
+        self._paused = False
+        self._parsing = False
         self._close_sent = False
         self._close_received = False
         # Parser state: _remaining < 0 while waiting for a frame header.
@@ -179,21 +183,46 @@ class WebSocketCore:
     # -- receiving -----------------------------------------------------------
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Feed bytes received from the peer; calls the handler as frames complete."""
+        """Feed bytes received from the peer; calls the handler as frames complete.
+
+        While :meth:`pause` is in effect the bytes are only held (the caller
+        has stopped reading from the socket, so that is at most one read).
+        """
         if not self._reading:
             return
         buf = self._buf
-        if buf:
+        if self._paused:
             buf += data
-            consumed = self._parse(buf)
-            del buf[:consumed]
-        else:
-            consumed = self._parse(data)
-            if consumed < len(data):
-                buf += memoryview(data)[consumed:]
+            return
+        self._parsing = True
+        try:
+            if buf:
+                buf += data
+                consumed = self._parse(buf)
+                del buf[:consumed]
+            else:
+                consumed = self._parse(data)
+                if consumed < len(data):
+                    buf += memoryview(data)[consumed:]
+        finally:
+            self._parsing = False
         if not self._reading:
             # Failed or closed: nothing more will be parsed, so keep nothing.
             buf.clear()
+
+    def pause(self) -> None:
+        """Stop handing on frames (backpressure): parsing stops at the next frame
+        boundary, or within a payload, and the rest is held until :meth:`resume`."""
+        self._paused = True
+
+    def resume(self) -> None:
+        """Go on parsing what :meth:`pause` held back."""
+        if not self._paused:
+            return
+        self._paused = False
+        # Called from a handler during parsing, the parse loop in progress simply goes on.
+        if self._buf and not self._parsing:
+            self.receive_data(b"")
 
     def receive_eof(self) -> None:
         """The peer closed its side of TCP; nothing more will be parsed."""
@@ -212,7 +241,7 @@ class WebSocketCore:
         end = len(mv)
         pos = 0
         client = self._client
-        while self._reading:
+        while self._reading and not self._paused:
             remaining = self._remaining
             if remaining >= 0:
                 # Inside a data frame's payload that arrived in pieces.
