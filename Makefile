@@ -23,7 +23,7 @@ $(NODE_MODULES)/.installed: tests/interop/package.json tests/interop/package-loc
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/python -m wsevents.demo
+	$(BIN)/wsevents serve
 
 test: $(VENV)/.installed-dev $(NODE_MODULES)/.installed
 	$(BIN)/ruff check src tests

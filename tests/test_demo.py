@@ -26,8 +26,8 @@ async def test_chat_between_two_clients() -> None:
     try:
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
-        assert line.startswith("chat server on ws://127.0.0.1:"), line
-        url = line.split()[3]
+        assert line.startswith("wsevents chat: open http://127.0.0.1:"), line
+        url = line.rsplit("endpoint ", 1)[1].rstrip(")\n")
         alice = await wsevents.connect(url)
         bob = await wsevents.connect(url)
         await alice.send_text("alice")

@@ -1,64 +1,86 @@
-"""A small chat server that ``make demo`` starts: the first text a client sends is its nickname,
-every later one is broadcast to everyone as ``[nick] text``.
+"""The chat demo that ``wsevents serve`` (and ``make demo``) runs, and an echo server.
 
-It uses only the public API, the way an application would.
+The chat: the first text a client sends is its nickname; every later one is
+broadcast to everyone as ``[nick] text``; joins and leaves are announced as
+``nick entered`` / ``nick left``. The web page is served over plain HTTP on the
+same port as the WebSocket endpoint (the ``http_handler`` option). Only the
+public API is used, the way an application would.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
+from importlib import resources
+from typing import Any
 
 import wsevents
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "make_chat_server", "main"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "make_chat_server", "make_echo_server", "page", "main"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
+logger = logging.getLogger("wsevents.demo")
 
-def make_chat_server() -> wsevents.Server:
-    """A server (not yet listening) running the chat."""
+
+def page() -> bytes:
+    """The chat page (``static/index.html``)."""
+    return resources.files(__package__).joinpath("static/index.html").read_bytes()
+
+
+def _http(request: wsevents.HttpRequest) -> tuple[int, dict[str, str], bytes] | None:
+    if request.method not in ("GET", "HEAD"):
+        return 405, {"Allow": "GET"}, b"method not allowed\n"
+    if request.path.split("?", 1)[0] in ("/", "/index.html"):
+        return 200, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}, page()
+    return 404, {}, b"not found\n"
+
+
+def make_chat_server(**options: Any) -> wsevents.Server:
+    """A server (not yet listening) running the chat; ``options`` go to ``create_server``."""
     nicknames: dict[wsevents.Connection, str] = {}
-
-    def broadcast(text: str) -> None:
-        for other in server.connections:
-            if other in nicknames and other.ready_state == wsevents.Connection.OPEN:
-                other.send_text(text)
 
     def on_connection(conn: wsevents.Connection) -> None:
         @conn.on("text")
         def on_text(text: str) -> None:
             if conn not in nicknames:
                 nicknames[conn] = text.strip()[:40] or "anonymous"
-                broadcast(f"{nicknames[conn]} entered")
+                server.broadcast(f"{nicknames[conn]} entered", exclude=_not_joined())
             else:
-                broadcast(f"[{nicknames[conn]}] {text}")
+                server.broadcast(f"[{nicknames[conn]}] {text}", exclude=_not_joined())
 
         @conn.on("close")
         def on_close(code: int, reason: str) -> None:
             nick = nicknames.pop(conn, None)
             if nick is not None:
-                broadcast(f"{nick} left")
+                server.broadcast(f"{nick} left", exclude=_not_joined())
 
-        conn.on("error", lambda exc: logging.getLogger("wsevents.demo").info("%r: %s", conn, exc))
+        conn.on("error", lambda exc: logger.info("%r: %s", conn, exc))
 
-    server = wsevents.create_server(on_connection)
+    def _not_joined() -> list[wsevents.Connection]:
+        return [c for c in server.connections if c not in nicknames]
+
+    server = wsevents.create_server(on_connection, http_handler=_http, **options)
     return server
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the chat server until Ctrl-C."""
-    parser = argparse.ArgumentParser(prog="python -m wsevents.demo", description=__doc__)
-    parser.add_argument("--host", default=DEFAULT_HOST)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    server = make_chat_server()
+def make_echo_server(**options: Any) -> wsevents.Server:
+    """A server (not yet listening) that echoes every message."""
 
-    def ready() -> None:
-        host = f"[{args.host}]" if ":" in args.host else args.host
-        print(f"chat server on ws://{host}:{server.port}/ (Ctrl-C to stop)", flush=True)
+    def on_connection(conn: wsevents.Connection) -> None:
+        conn.on("text", conn.send_text)
 
-    server.listen(args.port, args.host, ready)
-    wsevents.run()
+        async def on_binary(stream: wsevents.InStream) -> None:
+            conn.send_binary(await stream.read())
+
+        conn.on("binary", on_binary)
+        conn.on("error", lambda exc: logger.info("%r: %s", conn, exc))
+
+    return wsevents.create_server(on_connection, http_handler=_http, **options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m wsevents.demo``: the same as ``wsevents serve``."""
+    from wsevents.cli import main as cli_main
+
+    return cli_main(["serve", *(argv or [])])

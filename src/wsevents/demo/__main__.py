@@ -1,5 +1,7 @@
-"""``python -m wsevents.demo``: run the demo chat server."""
+"""``python -m wsevents.demo``: run the chat server (the same as ``wsevents serve``)."""
+
+import sys
 
 from wsevents.demo import main
 
-main()
+sys.exit(main(sys.argv[1:]))

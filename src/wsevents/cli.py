@@ -1,0 +1,204 @@
+"""The ``wsevents`` command line: ``serve`` (the chat demo or an echo server) and ``connect``
+(an interactive client, like wscat).
+
+Exit codes of ``connect``: 0 closed normally (1000/1001), 1 closed otherwise,
+2 bad usage or URL, 3 connection refused or other network error, 4 handshake
+rejected, 5 TLS failure. ``serve`` exits 0 after Ctrl-C / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import ssl
+import sys
+import threading
+from typing import Any, TextIO
+
+import wsevents
+from wsevents.demo import DEFAULT_HOST, DEFAULT_PORT, make_chat_server, make_echo_server
+
+__all__ = ["main", "main_exit", "build_parser"]
+
+EXIT_OK, EXIT_CLOSED, EXIT_USAGE, EXIT_NETWORK, EXIT_HANDSHAKE, EXIT_TLS = 0, 1, 2, 3, 4, 5
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``wsevents``."""
+    parser = argparse.ArgumentParser(prog="wsevents", description="WebSocket server and client.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the chat demo (page and WebSocket on one port)")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
+                       help=f"port (default {DEFAULT_PORT}; 0: any free one)")
+    serve.add_argument("--tls-cert", metavar="FILE", help="certificate (PEM) to serve https/wss")
+    serve.add_argument("--tls-key", metavar="FILE", help="private key (PEM) of --tls-cert")
+    serve.add_argument("--echo", action="store_true", help="run an echo server instead of the chat")
+    serve.add_argument("-v", "--verbose", action="store_true", help="log frames too (DEBUG)")
+
+    connect = sub.add_parser("connect", help="connect to URL; stdin lines are sent, messages printed")
+    connect.add_argument("url", help="ws:// or wss:// URL")
+    connect.add_argument("-H", "--header", action="append", default=[], metavar="'Name: value'",
+                         help="extra request header (repeatable)")
+    connect.add_argument("--protocol", action="append", default=[], metavar="P",
+                         help="subprotocol to ask for (repeatable, most preferred first)")
+    connect.add_argument("--no-check-certificate", action="store_true", help="accept any TLS certificate")
+    connect.add_argument("--ping-interval", type=float, default=None, metavar="S",
+                         help="send keepalive pings every S seconds")
+    connect.add_argument("--wait", type=float, default=1.0, metavar="S",
+                         help="after stdin ends, wait S seconds for replies before closing (default 1)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    return asyncio.run(connect(args, sys.stdin, sys.stdout)) if args.command == "connect" else EXIT_USAGE
+
+
+def main_exit() -> None:
+    """The ``wsevents`` console script."""
+    sys.exit(main())
+
+
+# -- serve ---------------------------------------------------------------------------------
+
+
+def serve(args: argparse.Namespace) -> int:
+    """``wsevents serve``."""
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(message)s")
+    options: dict[str, Any] = {}
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            print("wsevents: --tls-cert and --tls-key go together", file=sys.stderr)
+            return EXIT_USAGE
+        options.update(secure=True, certfile=args.tls_cert, keyfile=args.tls_key)
+    server = make_echo_server(**options) if args.echo else make_chat_server(**options)
+    failed: list[BaseException] = []
+
+    def ready() -> None:
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        web, ws = ("https", "wss") if options else ("http", "ws")
+        what = "echo server" if args.echo else "chat"
+        print(f"wsevents {what}: open {web}://{host}:{server.port}/ in a browser "
+              f"(WebSocket endpoint {ws}://{host}:{server.port}/)", flush=True)
+
+    server.on("error", failed.append)
+    server.listen(args.port, args.host, ready)
+    wsevents.run()
+    if failed:
+        print(f"wsevents: cannot listen on {args.host}:{args.port}: {failed[0]}", file=sys.stderr)
+        return EXIT_NETWORK
+    return EXIT_OK
+
+
+# -- connect -------------------------------------------------------------------------------
+
+
+def _describe(message: str | bytes) -> str:
+    if isinstance(message, str):
+        return message
+    preview = message[:32].hex(" ")
+    more = " …" if len(message) > 32 else ""
+    return f"[binary, {len(message)} bytes] {preview}{more}"
+
+
+def _lines(loop: asyncio.AbstractEventLoop, stdin: TextIO, queue: asyncio.Queue[str | None]) -> None:
+    """Read stdin in a thread (works for pipes and TTYs alike; readline gives history on a TTY)."""
+    interactive = stdin.isatty()
+    if interactive:
+        try:
+            import readline  # noqa: F401  (line editing and history for input())
+        except ImportError:
+            pass
+    try:
+        while True:
+            if interactive:
+                try:
+                    line = input()
+                except EOFError:
+                    break
+            else:
+                line = stdin.readline()
+                if not line:
+                    break
+                line = line.rstrip("\r\n")
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+    finally:
+        loop.call_soon_threadsafe(queue.put_nowait, None)
+
+
+async def connect(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    """``wsevents connect``: returns the exit code."""
+    headers: dict[str, str] = {}
+    for item in args.header:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            print(f"wsevents: bad header {item!r} (expected 'Name: value')", file=sys.stderr)
+            return EXIT_USAGE
+        headers[name.strip()] = value.strip()
+    options: dict[str, Any] = {"extra_headers": headers, "protocols": args.protocol,
+                               "ping_interval": args.ping_interval}
+    if args.no_check_certificate:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        options["ssl"] = context
+    try:
+        conn = await wsevents.connect(args.url, **options)
+    except ssl.SSLError as exc:  # first: a certificate error is also a ValueError
+        print(f"wsevents: TLS failure: {exc}", file=sys.stderr)
+        return EXIT_TLS
+    except ValueError as exc:
+        print(f"wsevents: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except wsevents.HandshakeError as exc:
+        status = f" (HTTP {exc.status})" if exc.status else ""
+        print(f"wsevents: handshake rejected{status}: {exc}", file=sys.stderr)
+        return EXIT_HANDSHAKE
+    except OSError as exc:
+        print(f"wsevents: cannot connect to {args.url}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_NETWORK
+    print(f"connected to {args.url}" + (f" (protocol {conn.protocol})" if conn.protocol else ""),
+          file=sys.stderr, flush=True)
+
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    threading.Thread(target=_lines, args=(loop, stdin, queue), daemon=True).start()
+
+    async def printer() -> None:
+        async for message in conn:
+            stdout.write(_describe(message) + "\n")
+            stdout.flush()
+
+    printing = asyncio.ensure_future(printer())
+    try:
+        while True:
+            getting = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getting, printing}, return_when=asyncio.FIRST_COMPLETED)
+            if printing.done():
+                getting.cancel()
+                break
+            line = getting.result()
+            if line is None:  # stdin ended: give replies a moment, then close
+                await asyncio.wait({printing}, timeout=args.wait)
+                if conn.ready_state == wsevents.Connection.OPEN:
+                    await asyncio.wait_for(conn.close(1000), 10)
+                break
+            if conn.ready_state == wsevents.Connection.OPEN:
+                await conn.send_text(line)
+        try:
+            await asyncio.wait_for(printing, 10)
+        except wsevents.ConnectionClosed:
+            pass
+    except KeyboardInterrupt:  # pragma: no cover - interactive only
+        await conn.close(1000)
+    code, reason = conn.close_code, conn.close_reason
+    print(f"closed: {code}" + (f" {reason}" if reason else ""), file=sys.stderr, flush=True)
+    return EXIT_OK if code in (1000, 1001) else EXIT_CLOSED
