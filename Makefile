@@ -26,7 +26,7 @@ demo: $(VENV)/.installed
 	$(BIN)/wsevents serve
 
 test: $(VENV)/.installed-dev $(NODE_MODULES)/.installed
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmarks samples docs
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 	WSEVENTS_NO_SPEEDUPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider
