@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 
 import wsevents
+from browsers import chromium_command
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -81,27 +81,9 @@ async def chat_url() -> AsyncIterator[str]:
 
 @pytest.fixture
 async def devtools(tmp_path: Path) -> AsyncIterator[DevTools]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        raise RuntimeError("chromium is not installed: .ci/run installs Debian's chromium package")
     profile = tmp_path / "profile"
     proc = subprocess.Popen(
-        [
-            chromium,
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--remote-debugging-port=0",
-            "--window-size=900,700",
-            f"--user-data-dir={profile}",
-            "about:blank",
-        ],
+        chromium_command(profile, "--remote-debugging-port=0", "--window-size=900,700", "about:blank"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import wsevents
+from browsers import chromium_command
 
 PAGE = """<!doctype html>
 <meta charset="utf-8">
@@ -47,13 +47,6 @@ ws.onclose = (event) => { document.title = "closed " + event.code + " " + event.
 SERVER_TEXT = "from the server: " + "compressible " * 500
 
 
-def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        raise RuntimeError("chromium is not installed: .ci/run installs Debian's chromium package")
-    return path
-
-
 async def test_chromium_exchanges_compressed_messages(tmp_path: Path) -> None:
     loop = asyncio.get_running_loop()
     result: asyncio.Future[dict[str, Any]] = loop.create_future()
@@ -86,18 +79,7 @@ async def test_chromium_exchanges_compressed_messages(tmp_path: Path) -> None:
     page = tmp_path / "page.html"
     page.write_text(PAGE % {"port": server.port})
     proc = await asyncio.create_subprocess_exec(
-        chromium(),
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        page.as_uri(),
+        *chromium_command(tmp_path / "profile", page.as_uri()),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
