@@ -87,7 +87,8 @@ for kind, opcode in (("text", TEXT), ("binary", BINARY)):
     sub = 1 if opcode == TEXT else 2
     for i, n in enumerate((0, 125, 126, 127, 128, 65535, 65536, MiB), start=1):
         payload = b"*" * n if opcode == TEXT else bytes(range(256)) * (n // 256) + bytes(n % 256)
-        forms = [None] if n >= 65536 else [None, 126, 127] if n <= 65535 else [None]
+        # None: the shortest form (7-bit up to 125, 16-bit up to 65535, else 64-bit); then the longer ones.
+        forms = [None, 126, 127] if n <= 125 else [None, 127] if n <= 65535 else [None]
         for form in forms:
             suffix = "" if form is None else f"-len{form}"
             add(
@@ -109,6 +110,24 @@ for kind, opcode in (("text", TEXT), ("binary", BINARY)):
                 echo=((opcode, payload),),
             )
         )
+    # Every length of 1.x.1-8 again, in every length form, written in chops: 1-byte chops for
+    # the short ones (each header byte arrives alone), 997-byte chops for all.
+    for i, n in enumerate((0, 125, 126, 127, 128, 65535, 65536, MiB), start=1):
+        payload = b"*" * n if opcode == TEXT else bytes(range(256)) * (n // 256) + bytes(n % 256)
+        forms = [None, 126, 127] if n <= 125 else [None, 127] if n <= 65535 else [None]
+        for chop in (1, 997) if n <= 128 else (997,):
+            for form in forms:
+                suffix = "" if form is None else f"-len{form}"
+                add(
+                    Case(
+                        f"1.{sub}.{i}{suffix}-chop{chop}",
+                        f"{kind} message of {n} bytes"
+                        + (f" in a {form}-form length" if form else "")
+                        + f", in chops of {chop}",
+                        (send(f(opcode, payload, length_form=form), chop=chop),),
+                        echo=((opcode, payload),),
+                    )
+                )
 
 # -- 2 ping/pong -----------------------------------------------------------------------
 
@@ -210,6 +229,29 @@ add(Case("3.5", "binary with RSV1+RSV3", (send(f(BINARY, bytes(range(8)), rsv=5)
 add(Case("3.6", "ping with RSV2+RSV3", (send(f(PING, b"x", rsv=6)),), close=(1002,)))
 add(Case("3.7", "close with all RSV bits", (send(f(CLOSE, close_body(1000), rsv=7)),), close=(1002,)))
 
+# Each reserved bit on each kind of frame: alone (3.8), and after a valid message that must be
+# echoed first, followed by a ping that must not be answered (3.9).
+_RSV_KINDS: dict[str, tuple[FrameSpec, ...]] = {
+    "text": (f(TEXT, b"Hello, world!"),),
+    "binary": (f(BINARY, b"\x00\xff\x01\xfe"),),
+    "ping": (f(PING, b"ping"),),
+    "close": (f(CLOSE, close_body(1000)),),
+    "continuation": (f(TEXT, b"frag", fin=False), f(CONT, b"ment")),
+}
+for bit, bit_name in ((0b100, "RSV1"), (0b010, "RSV2"), (0b001, "RSV3")):
+    for kind_name, frames in _RSV_KINDS.items():
+        bad = (*frames[:-1], f(frames[-1].opcode, frames[-1].payload, fin=frames[-1].fin, rsv=bit))
+        add(Case(f"3.8.{bit_name}-{kind_name}", f"{kind_name} with {bit_name}", (send(*bad),), close=(1002,)))
+        add(
+            Case(
+                f"3.9.{bit_name}-{kind_name}",
+                f"valid text echoed, then {kind_name} with {bit_name}, then a ping",
+                (send(f(TEXT, b"valid")), Wait(messages=1), send(*bad), send(f(PING, b"unanswered"))),
+                echo=((TEXT, b"valid"),),
+                close=(1002,),
+            )
+        )
+
 # -- 4 opcodes ---------------------------------------------------------------------------
 
 for i, op in enumerate((3, 4, 5, 6, 7), start=1):
@@ -242,6 +284,21 @@ for i, op in enumerate((0xB, 0xC, 0xD, 0xE, 0xF), start=1):
             close=(1002,),
         )
     )
+# 4.3: every reserved opcode both with and without a payload, alone and after a valid echo.
+for op in (3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF):
+    for payload in (b"", b"reserved"):
+        what = f"reserved opcode {op:#x} " + ("with a payload" if payload else "without payload")
+        tag = f"{op:x}-{'payload' if payload else 'empty'}"
+        add(Case(f"4.3.{tag}", what, (send(f(op, payload)),), close=(1002,)))
+        add(
+            Case(
+                f"4.4.{tag}",
+                f"valid text echoed, then {what}, then a ping",
+                (send(f(TEXT, b"Hello")), Wait(messages=1), send(f(op, payload), f(PING, b"x"))),
+                echo=((TEXT, b"Hello"),),
+                close=(1002,),
+            )
+        )
 
 # -- 5 fragmentation ---------------------------------------------------------------------
 
@@ -384,6 +441,86 @@ add(
     )
 )
 
+_BLOB300 = bytes(range(256)) + bytes(range(44))
+add(
+    Case(
+        "5.21",
+        "binary in 30 fragments",
+        (
+            send(
+                f(BINARY, _BLOB300[:10], fin=False),
+                *(f(CONT, _BLOB300[k : k + 10], fin=False) for k in range(10, 290, 10)),
+                f(CONT, _BLOB300[290:]),
+            ),
+        ),
+        echo=((BINARY, _BLOB300),),
+    )
+)
+add(
+    Case(
+        "5.22",
+        "binary in 1-byte fragments",
+        (
+            send(
+                f(BINARY, _BLOB300[:1], fin=False),
+                *(f(CONT, _BLOB300[k : k + 1], fin=False) for k in range(1, 299)),
+                f(CONT, _BLOB300[299:]),
+            ),
+        ),
+        echo=((BINARY, _BLOB300),),
+    )
+)
+add(
+    Case(
+        "5.23",
+        "text in 2 fragments with a ping between, the ping alone written in 1-byte chops",
+        (
+            send(f(TEXT, b"fragment1", fin=False)),
+            send(f(PING, b"chopped ping"), chop=1),
+            send(f(CONT, b"fragment2")),
+        ),
+        echo=((TEXT, b"fragment1fragment2"),),
+        pongs=(b"chopped ping",),
+    )
+)
+add(
+    Case(
+        "5.24",
+        "binary in 3 fragments with a ping and an unsolicited pong between",
+        (
+            send(
+                f(BINARY, b"\x00\x01", fin=False),
+                f(PING, b"p"),
+                f(CONT, b"\x02", fin=False),
+                f(PONG, b"unsolicited"),
+                f(CONT, b"\x03"),
+            ),
+        ),
+        echo=((BINARY, b"\x00\x01\x02\x03"),),
+        pongs=(b"p",),
+    )
+)
+add(
+    Case(
+        "5.25",
+        "text with empty fragments between non-empty ones",
+        (
+            send(
+                f(TEXT, b"abc", fin=False), f(CONT, b"", fin=False), f(CONT, b"def", fin=False), f(CONT, b"")
+            ),
+        ),
+        echo=((TEXT, b"abcdef"),),
+    )
+)
+add(
+    Case(
+        "5.26",
+        "empty binary fragments",
+        (send(f(BINARY, b"", fin=False), f(CONT, b"", fin=False), f(CONT, b"")),),
+        echo=((BINARY, b""),),
+    )
+)
+
 # -- 6 UTF-8 -------------------------------------------------------------------------------
 
 VALID = [
@@ -392,6 +529,11 @@ VALID = [
     ("6.2.3", "\u0080\u07ff\u0800\uffff".encode()),
     ("6.2.4", "\U00010000\U0010ffff".encode()),
     ("6.2.5", "\ud7ff\ue000\ufffd".encode()),
+    ("6.2.6", b"\x00\x7f"),  # first and last 1-byte code points
+    ("6.2.7", b"\xef\xbf\xbe\xef\xbb\xbf"),  # U+FFFE (noncharacter), U+FEFF (BOM): valid
+    ("6.2.8", b"\xf0\x9f\xbf\xbe\xf4\x8f\xbf\xbe"),  # U+1FFFE, U+10FFFE
+    ("6.2.9", b"\xef\xbf\xbf"),  # U+FFFF alone
+    ("6.2.10", b"\xf4\x8f\xbf\xbf"),  # U+10FFFF alone
 ]
 for cid, text in VALID:
     add(Case(cid, f"valid UTF-8 {text!r} in one frame", (send(f(TEXT, text)),), echo=((TEXT, text),)))
@@ -434,7 +576,39 @@ INVALID = [
     ("6.3.13", b"abc\xe2\x82"),  # truncated at the end
     ("6.3.14", b"\xc2 "),  # truncated, then ASCII
     ("6.3.15", b"\xef\xbf"),  # truncated U+FFFF
+    # UTF-16 surrogates, single (ED A0 80 .. ED BF BF) and paired
+    ("6.3.16", b"\xed\xa0\x80"),
+    ("6.3.17", b"\xed\xad\xbf"),
+    ("6.3.18", b"\xed\xae\x80"),
+    ("6.3.19", b"\xed\xaf\xbf"),
+    ("6.3.20", b"\xed\xb0\x80"),
+    ("6.3.21", b"\xed\xbe\x80"),
+    ("6.3.22", b"\xed\xa0\x80\xed\xb0\x80"),
+    ("6.3.23", b"\xed\xaf\xbf\xed\xbf\xbf"),
+    # more overlong forms: the largest overlong of each length, overlong NUL
+    ("6.3.24", b"\xc1\xbf"),
+    ("6.3.25", b"\xe0\x9f\xbf"),
+    ("6.3.26", b"\xf0\x8f\xbf\xbf"),
+    ("6.3.27", b"\xc0\x80"),
+    ("6.3.28", b"\xe0\x80\x80"),
+    ("6.3.29", b"\xf0\x80\x80\x80"),
+    # past U+10FFFF, 5- and 6-byte forms
+    ("6.3.30", b"\xf4\x90\x80\x80"),  # as 6.3.2, after valid text below
+    ("6.3.31", b"\xf7\xbf\xbf\xbf"),
+    ("6.3.32", b"\xfb\xbf\xbf\xbf\xbf"),
+    ("6.3.33", b"\xfd\xbf\xbf\xbf\xbf\xbf"),
+    # lone continuation bytes, lonely start bytes, truncated sequences
+    ("6.3.34", bytes(range(0x80, 0xC0))),
+    ("6.3.35", b"\xc0 \xc1 \xdf "),
+    ("6.3.36", b"\xe0 \xef "),
+    ("6.3.37", b"\xf0 \xf4 "),
+    ("6.3.38", b"\xf0\x9f\x98"),  # truncated 4-byte sequence at the end
+    ("6.3.39", b"\xc2\xe0\xa0\xf0\x90\x80"),  # a row of truncated sequences
+    # impossible bytes
+    ("6.3.40", b"\xff"),
+    ("6.3.41", b"\xfe\xfe\xff\xff"),
 ]
+INVALID = [(cid, b"valid " + bad) if cid == "6.3.30" else (cid, bad) for cid, bad in INVALID]
 for cid, bad in INVALID:
     add(Case(cid, f"invalid UTF-8 {bad!r} in one frame", (send(f(TEXT, bad)),), close=(1007,)))
     add(
@@ -445,6 +619,21 @@ for cid, bad in INVALID:
             close=(1007,),
         )
     )
+    if len(bad) > 1:
+        add(
+            Case(
+                cid + "-bytes",
+                f"invalid UTF-8 {bad!r} in 1-byte fragments",
+                (
+                    send(
+                        f(TEXT, bad[:1], fin=False),
+                        *(f(CONT, bad[k : k + 1], fin=False) for k in range(1, len(bad) - 1)),
+                        f(CONT, bad[-1:]),
+                    ),
+                ),
+                close=(1007,),
+            )
+        )
 
 KOSME_BAD = "κόσμε".encode() + b"\xed\xa0\x80edited"
 for k in range(len(KOSME_BAD) + 1):
@@ -548,7 +737,7 @@ add(
         close=(1000,),
     )
 )
-add(Case("7.3.1", "close with an empty body", (send(f(CLOSE)),), close=(1000, 1005)))
+add(Case("7.3.1", "close with an empty body: an empty close back", (send(f(CLOSE)),), close=(1005,)))
 add(Case("7.3.2", "close with a 1-byte body", (send(f(CLOSE, b"\x03")),), close=(1002,)))
 add(Case("7.3.3", "close with code 1000 and no reason", (send(f(CLOSE, close_body(1000))),), close=(1000,)))
 add(Case("7.3.4", "close with a reason", (send(f(CLOSE, close_body(1000, b"Hello World!"))),), close=(1000,)))

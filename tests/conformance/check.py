@@ -10,7 +10,7 @@ from peer import FrameSpec, PeerResult, Send, Step, Wait
 
 from helpers import CLOSE, TEXT
 
-__all__ = ["steps_for", "problems", "SERVER_LIMIT"]
+__all__ = ["steps_for", "problems", "echoed_close", "SERVER_LIMIT"]
 
 #: The echo side's max_buffer_length unless a case sets its own (section 9 sends 4 MiB).
 SERVER_LIMIT = 8 << 20
@@ -36,9 +36,25 @@ def _short(messages: Sequence[tuple[int, bytes]]) -> str:
     return ", ".join(shown) + (f" … ({len(messages)} in all)" if len(messages) > 5 else "")
 
 
-def problems(case: Case, r: PeerResult) -> list[str]:
-    """Everything wrong with the run (empty: the case passed)."""
+def echoed_close(r: PeerResult) -> bool:
+    """The peer closed first and the wsevents side answered with the same code: a clean closing handshake."""
+    return bool(r.closed_first and r.close_frames and r.sent_close is not None) and _code(
+        r.close_frames[0]
+    ) == _code(r.sent_close or b"")
+
+
+def problems(case: Case, r: PeerResult, local_code: int | None = None) -> list[str]:
+    """Everything wrong with the run (empty: the case passed).
+
+    ``local_code`` is the code the wsevents connection reported in its
+    ``"close"`` event: the one it sent for a failure, the peer's (1005 when
+    empty) for a clean close, so always the code of the close frame it sent.
+    """
     found = [f"RFC violation: {v}" for v in r.violations]
+    if r.pings:
+        found.append(f"unexpected pings from the wsevents side: {r.pings!r:.200}")
+    if r.frames_after_close:
+        found.append(f"{r.frames_after_close} frame(s) after the close frame")
     if r.messages != list(case.echo):
         found.append(f"echo: expected {_short(list(case.echo))}, got {_short(r.messages)}")
     if r.pongs != list(case.pongs):
@@ -50,6 +66,8 @@ def problems(case: Case, r: PeerResult) -> list[str]:
         allowed = case.close if case.close is not None else (1000,)
         if code not in allowed:
             found.append(f"close code {code}, expected one of {allowed}")
+        if local_code is not None and local_code != code:
+            found.append(f"the wsevents side reported close code {local_code} but sent {code}")
     if not r.tcp_closed:
         found.append("the wsevents side did not close TCP")
     if case.fail_fast and not (r.fail_fast and all(r.fail_fast)):

@@ -1,4 +1,4 @@
-"""The ``compression`` option's forms and its validation (negotiation and the codec are in test_deflate.py)."""
+"""The ``compression`` option: its forms and validation (negotiation and codec: test_deflate.py)."""
 
 from __future__ import annotations
 

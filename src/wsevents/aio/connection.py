@@ -131,6 +131,7 @@ class Connection(EventEmitter, asyncio.Protocol):
         self._failed: WebSocketError | None = None
         self._closed: asyncio.Future[None] = loop.create_future()
         self._close_emitted = False
+        self._debug = False
         # Keepalive: one timer, either "next ping" or "pong deadline".
         self._ka_timer: asyncio.TimerHandle | None = None
         self._ka_payload: bytes | None = None
@@ -305,6 +306,8 @@ class Connection(EventEmitter, asyncio.Protocol):
             deflate=self.deflate,
         )
         self._core = core
+        # Frames are logged at DEBUG; the check is made once, not per frame.
+        self._debug = logger.isEnabledFor(logging.DEBUG)
         self.ready_state = ReadyState.OPEN
         if self._options.ping_interval is not None:
             self._ka_timer = self._loop.call_later(self._options.ping_interval, self._keepalive_ping)
@@ -344,6 +347,8 @@ class Connection(EventEmitter, asyncio.Protocol):
     # -- receiving (called by _Receiver) -----------------------------------------
 
     def _message(self, message: str | bytes, event: str, size: int) -> None:
+        if self._debug:
+            logger.debug("%r received %s message of %d bytes", self, event, size)
         if event == "text" and self.listener_count("text"):
             self._emit_safe("text", message)
             return
@@ -616,6 +621,8 @@ class Connection(EventEmitter, asyncio.Protocol):
             return self._misuse(error, callback)
         assert self._core is not None
         self._core.send_text(text)
+        if self._debug:
+            logger.debug("%r sent text message of %d characters", self, len(text))
         return self._sent(callback)
 
     def send_binary(self, data: BytesLike, callback: SendCallback | None = None) -> Awaitable[None]:
@@ -630,6 +637,8 @@ class Connection(EventEmitter, asyncio.Protocol):
         assert self._core is not None
         # A mutable buffer could change after the call while asyncio still holds it.
         self._core.send_binary(data if type(data) is bytes else bytes(data))
+        if self._debug:
+            logger.debug("%r sent binary message of %d bytes", self, len(data))
         return self._sent(callback)
 
     def send(self, data: str | BytesLike, callback: SendCallback | None = None) -> Awaitable[None]:
@@ -813,14 +822,29 @@ class _Receiver:
             return
         parts = conn._parts
         assert parts is not None
-        parts.append(data)
+        if len(data) < 256 and parts and len(parts[-1]) < 256:
+            # Tiny pieces are joined as they come: millions of small bytes objects
+            # would take many times max_buffer_length.
+            parts[-1] += data
+        else:
+            parts.append(data)
         if fin:
             conn._parts = None
             message = parts[0] if len(parts) == 1 else b"".join(parts)
             conn._message(message, "binary", len(message))
 
     def on_ping(self, payload: bytes) -> None:
-        pass
+        # The core has written the pong: pongs count against max_write_buffer like any
+        # send, so a peer that floods pings without reading the answers is dropped (1008).
+        conn = self.conn
+        transport = conn._transport
+        if (
+            conn._write_paused
+            and transport is not None
+            and conn.ready_state is ReadyState.OPEN
+            and transport.get_write_buffer_size() > conn._options.max_write_buffer
+        ):
+            conn._write_overflow()
 
     def on_pong(self, payload: bytes) -> None:
         self.conn._pong(payload)

@@ -71,7 +71,13 @@ class InStream(EventEmitter):
             self._emit_safe("data", data)
             return
         if data:
-            self._chunks.append(data)
+            chunks = self._chunks
+            if len(data) < 256 and chunks and len(chunks[-1]) < 256:
+                # Tiny pieces are joined as they come: millions of small bytes objects
+                # would take many times the limit.
+                chunks[-1] += data
+            else:
+                chunks.append(data)
             self._held += len(data)
             if self._held > self.limit and not self._pressure:
                 self._pressure = True

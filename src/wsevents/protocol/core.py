@@ -199,7 +199,9 @@ class WebSocketCore:
             if buf:
                 buf += data
                 consumed = self._parse(buf)
-                del buf[:consumed]
+                # Never resize buf in place: a view of it may outlive the parse (in the
+                # traceback of an exception the handler keeps), and resizing would raise.
+                self._buf = buf[consumed:]
             else:
                 consumed = self._parse(data)
                 if consumed < len(data):
@@ -208,7 +210,7 @@ class WebSocketCore:
             self._parsing = False
         if not self._reading:
             # Failed or closed: nothing more will be parsed, so keep nothing.
-            buf.clear()
+            self._buf = bytearray()
 
     def pause(self) -> None:
         """Stop handing on frames (backpressure): parsing stops at the next frame
@@ -405,7 +407,12 @@ class WebSocketCore:
                 return
             parts = self._text_parts
             if part:
-                parts.append(part)
+                if len(part) < 256 and parts and len(parts[-1]) < 256:
+                    # Tiny pieces are joined as they come: millions of small str
+                    # objects would take many times max_message_size.
+                    parts[-1] += part
+                else:
+                    parts.append(part)
             if last:
                 self._msg_opcode = 0
                 text = "".join(parts)
