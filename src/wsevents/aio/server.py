@@ -65,6 +65,12 @@ class HttpRequest:
     remote_address: Any
 
 
+def _hook_failed(conn: Connection, hook: str, exc: Exception) -> None:
+    """An application hook raised: log it with its traceback and answer 500."""
+    logger.error("%s raised", hook, exc_info=exc)
+    reject(conn, HandshakeError(f"{hook} raised {exc!r}", 500))
+
+
 def _response_parts(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     """Check an ``http_handler`` result ``(status, headers, body)``."""
     if not isinstance(result, tuple) or len(result) != 3:
@@ -334,8 +340,7 @@ class Server(EventEmitter):
                     HttpRequest(request.method, request.path, request.headers, conn.remote_address)
                 )
             except Exception as exc:
-                logger.exception("verify_client raised")
-                reject(conn, HandshakeError(f"verify_client raised {exc!r}", 500))
+                _hook_failed(conn, "verify_client", exc)
                 return
         if inspect.isawaitable(verdict):
             if conn.transport is not None:
@@ -347,8 +352,7 @@ class Server(EventEmitter):
         try:
             chosen = self._choose(conn)
         except Exception as exc:
-            logger.exception("select_protocol raised")
-            reject(conn, HandshakeError(f"select_protocol raised {exc!r}", 500))
+            _hook_failed(conn, "select_protocol", exc)
             return
         if inspect.isawaitable(chosen):
             if conn.transport is not None:
@@ -395,8 +399,7 @@ class Server(EventEmitter):
         try:
             result = self.options.http_handler(request)
         except Exception as exc:
-            logger.exception("http_handler raised")
-            reject(conn, HandshakeError(f"http_handler raised {exc!r}", 500))
+            _hook_failed(conn, "http_handler", exc)
             return
         if inspect.isawaitable(result):
             if conn.transport is not None:
@@ -409,8 +412,7 @@ class Server(EventEmitter):
         try:
             result = await pending
         except Exception as exc:
-            logger.exception("http_handler raised")
-            reject(conn, HandshakeError(f"http_handler raised {exc!r}", 500))
+            _hook_failed(conn, "http_handler", exc)
             return
         self._answer_http(conn, None, result)
 
@@ -500,8 +502,7 @@ class Server(EventEmitter):
             if inspect.isawaitable(chosen):
                 chosen = await chosen
         except Exception as exc:
-            logger.exception("%s raised", step)
-            reject(conn, HandshakeError(f"{step} raised {exc!r}", 500))
+            _hook_failed(conn, step, exc)
             return
         if conn.transport is None or conn.transport.is_closing():
             return

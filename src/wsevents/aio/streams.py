@@ -287,6 +287,23 @@ class OutStream(EventEmitter):
         if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"OutStream takes bytes-like data, not {type(data).__name__}")
 
+    def _refuse(self, data: object, callback: SendCallback | None) -> Awaitable[None] | None:
+        """None when ``data`` may be written; else the refusal, given to ``callback`` or raised."""
+        try:
+            self._check(data)
+        except (WebSocketError, TypeError) as exc:
+            if callback is None:
+                raise
+            callback(exc)
+            return Failed(exc)
+        return None
+
+    def _next_opcode(self) -> int:
+        """BINARY for the message's first frame, CONTINUATION after it."""
+        opcode = 0 if self._started else 2
+        self._started = True
+        return opcode
+
     def write(self, data: BytesLike, callback: SendCallback | None = None) -> Awaitable[None]:
         """Add ``data`` to the message.
 
@@ -294,13 +311,9 @@ class OutStream(EventEmitter):
         the operating system, or at once when it is only held here (at most
         ``fragment_size`` bytes are ever held).
         """
-        try:
-            self._check(data)
-        except (WebSocketError, TypeError) as exc:
-            if callback is not None:
-                callback(exc)
-                return Failed(exc)
-            raise
+        refused = self._refuse(data, callback)
+        if refused is not None:
+            return refused
         self._buffer += data
         if len(self._buffer) < self.fragment_size:
             if callback is not None:
@@ -308,26 +321,20 @@ class OutStream(EventEmitter):
             return DONE
         payload = bytes(self._buffer)
         self._buffer.clear()
-        opcode = 0 if self._started else 2
-        self._started = True
+        opcode = self._next_opcode()
         return self._chain(self._send_frame(opcode, payload, False), callback)
 
     def end(self, data: BytesLike | None = None, callback: SendCallback | None = None) -> Awaitable[None]:
         """Send what is held (plus ``data``) as the final frame of the message."""
-        try:
-            self._check(data)
-        except (WebSocketError, TypeError) as exc:
-            if callback is not None:
-                callback(exc)
-                return Failed(exc)
-            raise
+        refused = self._refuse(data, callback)
+        if refused is not None:
+            return refused
         if data:
             self._buffer += data
         payload = bytes(self._buffer)
         self._buffer.clear()
         self._ended = True
-        opcode = 0 if self._started else 2
-        self._started = True
+        opcode = self._next_opcode()
         try:
             result = self._send_frame(opcode, payload, True)
         finally:
