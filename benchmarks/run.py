@@ -158,6 +158,15 @@ def versions() -> str:
     return ", ".join(out)
 
 
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=HERE, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -232,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"`python benchmarks/run.py --runs {args.runs} --seconds {args.seconds}` (`make bench`)",
         f"on {machine()}.",
-        f"Versions: {versions()}.",
+        f"Versions: {versions()}; wsevents commit {commit()}.",
         f"Load generator: benchmarks/loadgen.py on {generator_loop}, pinned to core 1;",
         "servers pinned to core 0. Medians of the runs; (×) = ratio to websockets in the same table",
         "(for idle memory, websockets' figure divided by the contender's: higher is better).",
