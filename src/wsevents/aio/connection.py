@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from types import TracebackType
@@ -332,6 +333,8 @@ class Connection(EventEmitter, asyncio.Protocol):
             return
         from .server import reject  # a sibling in this layer; imported late to avoid a cycle
 
+        if self.server is not None:
+            self.server.stats["rejected"] += 1
         reject(self, error)
 
     def _handshake_timed_out(self) -> None:
@@ -435,7 +438,9 @@ class Connection(EventEmitter, asyncio.Protocol):
             return
         payload = os.urandom(4)
         self._ka_payload = payload
-        self._ka_sent = self._loop.time()
+        # Not loop.time(): uvloop's is cached per iteration, in milliseconds, so a
+        # loopback round trip would measure 0.
+        self._ka_sent = time.perf_counter()
         self._core.send_ping(payload)
         timeout = self._options.ping_timeout
         if timeout is not None:
@@ -452,7 +457,7 @@ class Connection(EventEmitter, asyncio.Protocol):
         if self._ka_payload is not None and payload == self._ka_payload:
             # Our keepalive's answer: measure, schedule the next one, tell nobody.
             self._ka_payload = None
-            self.latency = self._loop.time() - self._ka_sent
+            self.latency = time.perf_counter() - self._ka_sent
             if self._ka_timer is not None:
                 self._ka_timer.cancel()
             interval = self._options.ping_interval

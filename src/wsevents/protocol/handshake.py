@@ -206,7 +206,7 @@ def _http_version_ok(version: str) -> bool:
     if not version.startswith("HTTP/"):
         return False
     major, _, minor = version[5:].partition(".")
-    if not (major.isdigit() and minor.isdigit()):
+    if not (major.isascii() and major.isdigit() and minor.isascii() and minor.isdigit()):
         return False
     return (int(major), int(minor)) >= (1, 1)
 
@@ -352,7 +352,9 @@ def parse_response(head: bytes | bytearray, max_headers: int = MAX_HEADERS) -> R
     lines = _split_head(head, 0)
     version, _, rest = lines[0].partition(" ")
     status_text, _, reason = rest.partition(" ")
-    if not _http_version_ok(version) or len(status_text) != 3 or not status_text.isdigit():
+    # Three ASCII digits, 100 to 599 (RFC 9110 section 15); str.isdigit() alone admits "²".
+    digits = len(status_text) == 3 and status_text.isascii() and status_text.isdigit()
+    if not _http_version_ok(version) or not digits or not 100 <= int(status_text) <= 599:
         raise HandshakeError(f"malformed status line {lines[0][:60]!r}")
     return Response(int(status_text), reason, version, _parse_header_lines(lines[1:], max_headers, 0))
 
