@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import logging
 import socket as _socket
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -343,9 +343,7 @@ class Server(EventEmitter):
                 _hook_failed(conn, "verify_client", exc)
                 return
         if inspect.isawaitable(verdict):
-            if conn.transport is not None:
-                conn.transport.pause_reading()
-            self._loop.create_task(self._finish_async(conn, key, verdict, leftover))
+            self._later(conn, self._finish_async(conn, key, verdict, leftover))
             return
         if not self._verdict_ok(conn, verdict):
             return
@@ -355,11 +353,15 @@ class Server(EventEmitter):
             _hook_failed(conn, "select_protocol", exc)
             return
         if inspect.isawaitable(chosen):
-            if conn.transport is not None:
-                conn.transport.pause_reading()
-            self._loop.create_task(self._finish_async(conn, key, True, leftover, chosen))
+            self._later(conn, self._finish_async(conn, key, True, leftover, chosen))
             return
         self._accept(conn, key, chosen, leftover)
+
+    def _later(self, conn: Connection, step: Coroutine[Any, Any, None]) -> None:
+        """A hook answered with an awaitable: hold the socket's bytes until ``step`` is done."""
+        if conn.transport is not None:
+            conn.transport.pause_reading()
+        self._loop.create_task(step)
 
     def _admit(self, request: Any) -> None:
         """The admission checks that need no application code: connection count, Origin."""
@@ -402,9 +404,7 @@ class Server(EventEmitter):
             _hook_failed(conn, "http_handler", exc)
             return
         if inspect.isawaitable(result):
-            if conn.transport is not None:
-                conn.transport.pause_reading()
-            self._loop.create_task(self._serve_http_async(conn, result))
+            self._later(conn, self._serve_http_async(conn, result))
             return
         self._answer_http(conn, request, result)
 
