@@ -9,15 +9,18 @@ import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 
 import wsevents
 
 CLI = [sys.executable, "-m", "wsevents"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Served:
@@ -32,10 +35,14 @@ def start_serve(*args: str) -> Served:
     proc = subprocess.Popen(
         [*CLI, "serve", "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
+    return Served(proc, _banner(proc))
+
+
+def _banner(proc: subprocess.Popen[str]) -> str:
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 15)
     assert ready, "serve printed nothing"
-    return Served(proc, proc.stdout.readline())
+    return proc.stdout.readline()
 
 
 def stop(served: Served) -> None:
@@ -74,7 +81,7 @@ def test_pipe_mode_chats_and_exits_cleanly(chat: Served) -> None:
 
 def test_two_clients_see_each_other(chat: Served) -> None:
     listener = subprocess.Popen(
-        [*CLI, "connect", chat.ws_url, "--wait", "3"],
+        [*CLI, "connect", chat.ws_url, "--wait", "0.2"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -93,62 +100,170 @@ def test_two_clients_see_each_other(chat: Served) -> None:
     assert listener.wait(10) == 0
 
 
-def test_echo_mode_and_binary_display() -> None:
+async def fetch(http_url: str, method: str, path: str) -> bytes:
+    """One plain HTTP request to the WebSocket port; the whole response."""
+    host_port = http_url.split("//", 1)[1].rstrip("/")
+    host, port = host_port.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"{method} {path} HTTP/1.1\r\nHost: {host_port}\r\n\r\n".encode())
+    data = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    return data
+
+
+async def test_echo_mode_and_its_page() -> None:
     served = start_serve("--echo")
     try:
-        done = run_connect(served.ws_url, "ping 1\nping 2\n")
+        assert served.banner.startswith("wsevents echo server: open http://127.0.0.1:")
+        done = await asyncio.to_thread(run_connect, served.ws_url, "ping 1\nping 2\n")
         assert done.returncode == 0
         assert done.stdout.splitlines() == ["ping 1", "ping 2"]
+        page = await fetch(served.http_url, "GET", "/")
+        assert b"<title>wsevents echo</title>" in page and b'<body data-mode="echo">' in page
     finally:
         stop(served)
 
 
-def test_tty_session(chat: Served) -> None:
-    """A pseudo-terminal: typed lines are sent, replies shown, Ctrl-D ends the session."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [*CLI, "connect", chat.ws_url, "--wait", "0.3"],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        close_fds=True,
-    )
-    os.close(slave)
-    seen = b""
+class Terminal:
+    """``wsevents connect`` on a pseudo-terminal, as a person at a shell runs it."""
 
-    def read_until(needle: bytes, timeout: float = 10) -> bool:
-        nonlocal seen
+    def __init__(self, url: str) -> None:
+        self.master, slave = pty.openpty()
+        self.before = termios.tcgetattr(slave)
+        self.slave = slave
+        self.proc = subprocess.Popen(
+            [*CLI, "connect", url, "--wait", "0.3"], stdin=slave, stdout=slave, stderr=slave, close_fds=True
+        )
+        self.seen = b""
+
+    def read_until(self, needle: bytes, timeout: float = 10, count: int = 1) -> bool:
         deadline = time.monotonic() + timeout
-        while needle not in seen:
-            ready, _, _ = select.select([master], [], [], max(0.0, deadline - time.monotonic()))
+        while self.seen.count(needle) < count:
+            ready, _, _ = select.select([self.master], [], [], max(0.0, deadline - time.monotonic()))
             if not ready:
                 return False
             try:
-                seen += os.read(master, 4096)
+                self.seen += os.read(self.master, 4096)
             except OSError:
-                return needle in seen
+                return self.seen.count(needle) >= count
         return True
 
-    def type_in(data: bytes) -> None:
+    def type_in(self, data: bytes) -> None:
         time.sleep(0.2)  # readline may drop typeahead sent before it set the terminal up
-        os.write(master, data)
+        os.write(self.master, data)
 
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        os.close(self.master)
+        os.close(self.slave)
+
+
+@pytest.mark.parametrize("ending", ["ctrl-d", "ctrl-c", "server stops"])
+def test_tty_session(ending: str) -> None:
+    """A pseudo-terminal: a prompt, typed lines sent, replies shown above the prompt, readline history
+    (up arrow), and however the session ends, a clean close and the terminal settings given back."""
+    served = start_serve()
+    term = Terminal(served.ws_url)
     try:
-        assert read_until(b"connected to "), seen
-        type_in(b"dave\n")
-        assert read_until(b"dave entered"), seen
-        type_in(b"typed on a tty\n")
-        assert read_until(b"[dave] typed on a tty"), seen
-        for _ in range(3):  # Ctrl-D ends the session (bounded retries for a lost keystroke)
-            type_in(b"\x04")
-            if read_until(b"closed: 1000", 3):
-                break
-        assert b"closed: 1000" in seen, seen
-        assert proc.wait(10) == 0
+        assert term.read_until(b"connected to "), term.seen
+        assert term.read_until(b"> "), term.seen
+        term.type_in(b"dave\n")
+        assert term.read_until(b"\r\x1b[K< dave entered\r\n> "), term.seen
+        term.type_in(b"typed on a tty\n")
+        assert term.read_until(b"< [dave] typed on a tty"), term.seen
+        term.type_in(b"\x1b[A\n")  # up arrow: the last line again
+        assert term.read_until(b"< [dave] typed on a tty\r\n> ", 5, count=2), term.seen
+        if ending == "ctrl-d":
+            for _ in range(3):  # bounded retries for a keystroke lost while readline sets up
+                term.type_in(b"\x04")
+                if term.read_until(b"closed: ", 3):
+                    break
+            expected = b"closed: 1000"
+        elif ending == "ctrl-c":  # the pty is not its controlling terminal: send the signal itself
+            term.proc.send_signal(signal.SIGINT)
+            expected = b"closed: 1000"
+        else:
+            stop(served)
+            expected = b"closed: 1001 going away"
+        assert term.read_until(expected), term.seen
+        assert term.proc.wait(10) == 0
+        assert b"Traceback" not in term.seen
+        assert termios.tcgetattr(term.slave) == term.before  # echo and line mode are back
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
+        term.close()
+        if served.proc.poll() is None:
+            stop(served)
+
+
+async def test_binary_messages_and_abnormal_close_codes() -> None:
+    """Binary messages are shown as their length and first bytes; a close other than 1000/1001 exits 1."""
+
+    async def on_connection(conn: wsevents.Connection) -> None:
+        await conn.send_binary(b"\x00\x01\xff")
+        await conn.send_binary(bytes(range(100)))
+        await conn.send_text("plain text")
+        await conn.close(4000, "bye now")
+
+    server = await wsevents.create_server(on_connection).listen(0, "127.0.0.1")
+    try:
+        done = await asyncio.to_thread(run_connect, f"ws://127.0.0.1:{server.port}/", "")
+    finally:
+        await server.close()
+    first32 = " ".join(f"{i:02x}" for i in range(32))
+    assert done.stdout.splitlines() == [
+        "[binary, 3 bytes] 00 01 ff",
+        f"[binary, 100 bytes] {first32} …",
+        "plain text",
+    ]
+    assert "closed: 4000 bye now" in done.stderr
+    assert done.returncode == 1
+
+
+async def test_not_a_websocket_server() -> None:
+    """A server that answers 200, one that answers garbage, and TLS spoken to a plain server."""
+    replies = iter([b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", b"hello, this is not HTTP\r\n\r\n"])
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if await reader.read(1) == b"\x16":  # a TLS ClientHello: answer in plain HTTP
+            writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        else:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(next(replies))
+        await writer.drain()
+        writer.close()
+
+    plain = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = plain.sockets[0].getsockname()[1]
+    try:
+        done = await asyncio.to_thread(run_connect, f"ws://127.0.0.1:{port}/", "")
+        assert done.returncode == 4 and "handshake rejected (HTTP 200)" in done.stderr, done.stderr
+        done = await asyncio.to_thread(run_connect, f"ws://127.0.0.1:{port}/", "")
+        assert done.returncode == 4 and "handshake failed" in done.stderr, done.stderr
+        done = await asyncio.to_thread(run_connect, f"wss://127.0.0.1:{port}/", "")
+        assert done.returncode == 5 and "TLS failure" in done.stderr, done.stderr
+    finally:
+        plain.close()
+        await plain.wait_closed()
+
+
+def test_console_script_and_make_demo_recipe() -> None:
+    """``make demo`` runs the installed ``wsevents`` console script with ``serve``."""
+    recipe = (ROOT / "Makefile").read_text().split("\ndemo:", 1)[1].split("\n")[1].strip()
+    assert recipe == "$(BIN)/wsevents serve"
+    script = Path(sys.executable).parent / "wsevents"
+    assert script.exists(), "pip install -e . creates the console script"
+    proc = subprocess.Popen(
+        [str(script), "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    served = Served(proc, _banner(proc))
+    try:
+        assert served.banner.startswith("wsevents chat: open http://127.0.0.1:")
+        done = run_connect(served.ws_url, "eve\n")
+        assert done.stdout.splitlines() == ["eve entered"]
+    finally:
+        stop(served)
 
 
 @pytest.mark.parametrize(
@@ -201,7 +316,6 @@ async def test_rejected_handshake_shows_the_status_and_headers_arrive() -> None:
 
 
 def test_tls_serve_and_certificate_checks(tmp_path: Path) -> None:
-    trustme = pytest.importorskip("trustme")  # a dev dependency
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -220,16 +334,21 @@ def test_tls_serve_and_certificate_checks(tmp_path: Path) -> None:
 
 
 async def test_the_page_is_served_on_the_websocket_port(chat: Served) -> None:
-    host_port = chat.http_url.split("//", 1)[1].rstrip("/")
-    host, port = host_port.rsplit(":", 1)
-    for path, status in (("/", b"200 OK"), ("/index.html", b"200 OK"), ("/nope", b"404 Not Found")):
-        reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host_port}\r\n\r\n".encode())
-        data = await asyncio.wait_for(reader.read(), 5)
-        writer.close()
-        assert data.split(b"\r\n", 1)[0].endswith(status)
+    for method, path, status in (
+        ("GET", "/", b"200 OK"),
+        ("GET", "/index.html?x=1", b"200 OK"),
+        ("HEAD", "/", b"200 OK"),
+        ("GET", "/nope", b"404 Not Found"),
+    ):
+        data = await fetch(chat.http_url, method, path)
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.split(b"\r\n", 1)[0].endswith(status), (method, path, head)
         if status == b"200 OK":
-            assert b"<title>wsevents chat</title>" in data
+            assert b"content-type: text/html; charset=utf-8" in head.lower()
+            if method == "GET":
+                assert b"<title>wsevents chat</title>" in body and b"data-mode" not in body
+            else:
+                assert body == b""
 
 
 def test_busy_port_is_reported() -> None:
@@ -240,3 +359,47 @@ def test_busy_port_is_reported() -> None:
         assert done.returncode == 3 and "cannot listen" in done.stderr
     finally:
         stop(served)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--tls-cert", "cert.pem"], 2, "--tls-cert and --tls-key go together"),
+        (["--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"], 5, "cannot use --tls-cert"),
+        (["--tls-cert", __file__, "--tls-key", __file__], 5, "cannot use --tls-cert"),  # not PEM
+    ],
+)
+def test_serve_errors(args: list[str], code: int, message: str) -> None:
+    done = subprocess.run([*CLI, "serve", "--port", "0", *args], capture_output=True, text=True, timeout=20)
+    assert done.returncode == code and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_ctrl_c_while_the_handshake_hangs() -> None:
+    """A server that accepts TCP and never answers: Ctrl-C ends ``connect`` quietly with 130."""
+    accepted = asyncio.Event()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        accepted.set()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "connect", f"ws://127.0.0.1:{port}/", stdin=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        await asyncio.wait_for(accepted.wait(), 10)
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 10) == 130
+        assert proc.stderr is not None
+        assert b"Traceback" not in await proc.stderr.read()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        for writer in writers:
+            writer.close()
+        server.close()
+        await server.wait_closed()

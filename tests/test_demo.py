@@ -40,6 +40,13 @@ async def test_chat_between_two_clients() -> None:
         assert await _recv(alice) == "[alice] hi bob"
         await alice.close(1000)
         assert await _recv(bob) == "alice left"
+        mallory = await wsevents.connect(url)
+        await mallory.send_binary(b"\x00\x01")  # the chat is text only: refused with 1003
+        try:
+            await _recv(mallory)
+            raise AssertionError("expected the connection to end")
+        except wsevents.ConnectionClosed as exc:
+            assert (exc.code, exc.reason) == (1003, "text messages only")
         proc.send_signal(signal.SIGINT)
         # The server closes bob with 1001 on SIGINT, then exits.
         try:

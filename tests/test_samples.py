@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import wsevents
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
@@ -18,7 +22,6 @@ def run(path: Path) -> list[str]:
 
 
 def test_wss_echo() -> None:
-    pytest.importorskip("trustme")  # a dev dependency: installed wherever the tests run
     lines = run(SAMPLES / "wss" / "wss_echo.py")
     assert lines[0] == "secure echo: hello over TLS"
     assert lines[1].startswith("cipher: ")
@@ -36,7 +39,41 @@ def test_broadcast() -> None:
     assert lines[-1] == "every client got every tick, in order"
 
 
-def test_chat_sample_points_at_the_demo() -> None:
-    text = (SAMPLES / "chat" / "README.md").read_text()
-    assert "wsevents serve" in text
-    assert (SAMPLES.parent / "src" / "wsevents" / "demo" / "static" / "index.html").exists()
+async def test_chat() -> None:
+    """chat.py serves its page and chats between two clients, then stops on SIGINT."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(SAMPLES / "chat" / "chat.py"), "0", stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        banner = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode()
+        assert banner.startswith("chat: open http://127.0.0.1:"), banner
+        port = int(banner.rsplit(":", 1)[1].strip(" /\n"))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        page = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        assert page.startswith(b"HTTP/1.1 200 OK") and b"new WebSocket(" in page
+
+        async def recv(conn: wsevents.Connection) -> str | bytes:
+            return await asyncio.wait_for(conn.recv(), 5)
+
+        ann = await wsevents.connect(f"ws://127.0.0.1:{port}/")
+        ben = await wsevents.connect(f"ws://127.0.0.1:{port}/")
+        await ann.send_text("ann")
+        assert await recv(ann) == "ann entered"
+        await ben.send_text("ben")
+        assert [await recv(ann), await recv(ben)] == ["ben entered", "ben entered"]
+        await ben.send_text("hi ann")
+        assert [await recv(ann), await recv(ben)] == ["[ben] hi ann", "[ben] hi ann"]
+        await ben.close(1000)
+        assert await recv(ann) == "ben left"
+        proc.send_signal(signal.SIGINT)
+        with pytest.raises(wsevents.ConnectionClosed) as closed:
+            await recv(ann)
+        assert closed.value.code == 1001
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

@@ -36,11 +36,14 @@ def create_server(
 ) -> Server:
     """A new :class:`Server`; ``callback`` becomes a ``"connection"`` listener.
 
-    Call :meth:`Server.listen` to start accepting. Options: ``secure``,
-    ``certfile``, ``keyfile``, ``ssl``, ``valid_protocols``,
-    ``select_protocol``, ``max_buffer_length``, ``binary_fragmentation``,
-    ``close_timeout``, ``handshake_timeout``, ``max_header_size``,
-    ``max_headers``.
+    Call :meth:`Server.listen` to start accepting. Options: TLS (``secure``
+    with ``certfile``/``keyfile``, or ``ssl``), ``valid_protocols``,
+    ``select_protocol``, ``http_handler``, ``verify_client``, ``origins``,
+    ``max_connections`` and the options common to both sides: ``compression``,
+    ``max_buffer_length``, ``binary_fragmentation``, ``max_queue``,
+    ``max_write_buffer``, ``close_timeout``, ``handshake_timeout``,
+    ``ping_interval``, ``ping_timeout``, ``max_header_size``, ``max_headers``
+    (each with its default in the options table of ``docs/reference.md``).
 
     Raises:
         TypeError: an unknown option (named in the message).
@@ -64,9 +67,8 @@ def connect(
     listener. The connection is awaitable (``await connect(url)`` returns it
     once open and raises :class:`~wsevents.errors.HandshakeError` or the
     ``OSError`` on failure) and an async context manager that closes it.
-    Options: ``extra_headers``, ``protocols``, ``ssl``, ``host``, ``port``,
-    ``max_buffer_length``, ``binary_fragmentation``, ``close_timeout``,
-    ``handshake_timeout``, ``max_header_size``, ``max_headers``.
+    Options: ``extra_headers``, ``protocols``, ``ssl``, ``host``, ``port``
+    and the options common to both sides (see :func:`create_server`).
 
     Raises:
         ValueError: a malformed URL or one that is not ``ws://``/``wss://``.

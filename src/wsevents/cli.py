@@ -1,9 +1,15 @@
 """The ``wsevents`` command line: ``serve`` (the chat demo or an echo server) and ``connect``
 (an interactive client, like wscat).
 
+``connect`` sends each line of standard input as a text message and prints each
+message received (binary ones as their length and first bytes in hex). In a pipe
+it prints bare lines; on a terminal it has a ``> `` prompt, readline editing and
+history, shows messages as ``< message``, and Ctrl-C or Ctrl-D closes with 1000.
+
 Exit codes of ``connect``: 0 closed normally (1000/1001), 1 closed otherwise,
 2 bad usage or URL, 3 connection refused or other network error, 4 handshake
-rejected, 5 TLS failure. ``serve`` exits 0 after Ctrl-C / SIGTERM.
+rejected, 5 TLS failure. ``serve`` exits 0 after Ctrl-C / SIGTERM, 2 on bad
+usage, 3 when it cannot listen, 5 when the certificate or key cannot be used.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import ssl
 import sys
 import threading
@@ -58,7 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args)
-    return asyncio.run(connect(args, sys.stdin, sys.stdout)) if args.command == "connect" else EXIT_USAGE
+    if args.command != "connect":
+        return EXIT_USAGE
+    try:
+        return asyncio.run(connect(args, sys.stdin, sys.stdout))
+    except KeyboardInterrupt:  # Ctrl-C before the connection was open (once open, it closes with 1000)
+        return 128 + signal.SIGINT
 
 
 def main_exit() -> None:
@@ -79,7 +91,11 @@ def serve(args: argparse.Namespace) -> int:
             print("wsevents: --tls-cert and --tls-key go together", file=sys.stderr)
             return EXIT_USAGE
         options.update(secure=True, certfile=args.tls_cert, keyfile=args.tls_key)
-    server = make_echo_server(**options) if args.echo else make_chat_server(**options)
+    try:
+        server = make_echo_server(**options) if args.echo else make_chat_server(**options)
+    except OSError as exc:  # ssl.SSLError included: the files are missing or not a PEM pair
+        print(f"wsevents: cannot use --tls-cert/--tls-key: {exc}", file=sys.stderr)
+        return EXIT_TLS
     failed: list[BaseException] = []
 
     def ready() -> None:
@@ -109,19 +125,15 @@ def _describe(message: str | bytes) -> str:
     return f"[binary, {len(message)} bytes] {preview}{more}"
 
 
-def _lines(loop: asyncio.AbstractEventLoop, stdin: TextIO, queue: asyncio.Queue[str | None]) -> None:
+def _lines(loop: asyncio.AbstractEventLoop, stdin: TextIO, queue: asyncio.Queue[str | None],
+           prompt: str) -> None:
     """Read stdin in a thread (works for pipes and TTYs alike; readline gives history on a TTY)."""
     interactive = stdin.isatty()
-    if interactive:
-        try:
-            import readline  # noqa: F401  (line editing and history for input())
-        except ImportError:
-            pass
     try:
         while True:
             if interactive:
                 try:
-                    line = input()
+                    line = input(prompt)
                 except EOFError:
                     break
             else:
@@ -132,6 +144,57 @@ def _lines(loop: asyncio.AbstractEventLoop, stdin: TextIO, queue: asyncio.Queue[
             loop.call_soon_threadsafe(queue.put_nowait, line)
     finally:
         loop.call_soon_threadsafe(queue.put_nowait, None)
+
+
+class _Terminal:
+    """What ``connect`` does to a terminal: line editing and history with readline, a ``> ``
+    prompt that incoming messages (shown as ``< message``) do not garble, and the terminal's
+    settings restored on exit however the session ends (readline changes them while it reads)."""
+
+    def __init__(self, stdin: TextIO, stdout: TextIO) -> None:
+        self.stdout = stdout
+        self.saved: list[Any] | None = None
+        self.readline: Any = None
+        self.prompt = ""
+        if not stdin.isatty():
+            return
+        try:
+            import termios
+
+            self.saved = termios.tcgetattr(stdin.fileno())
+            self.fd = stdin.fileno()
+        except (ImportError, OSError, ValueError):  # pragma: no cover - not a POSIX terminal
+            pass
+        try:
+            import readline  # line editing and history for input()
+
+            self.readline = readline
+        except ImportError:  # pragma: no cover - Python built without readline
+            pass
+        if stdout.isatty():
+            self.prompt = "> "
+
+    def show(self, text: str) -> None:
+        """Print a received message above the line being typed."""
+        if not self.prompt:
+            self.stdout.write(text + "\n")
+        else:
+            typed = self.readline.get_line_buffer() if self.readline is not None else ""
+            self.stdout.write(f"\r\x1b[K< {text}\n{self.prompt}{typed}")
+        self.stdout.flush()
+
+    def leave(self) -> None:
+        """Clear the prompt line and give the terminal back as it was."""
+        if self.prompt:
+            self.stdout.write("\r\x1b[K")
+            self.stdout.flush()
+        if self.saved is not None:
+            import termios
+
+            try:
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+            except OSError:  # pragma: no cover - the terminal went away
+                pass
 
 
 async def connect(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
@@ -159,46 +222,72 @@ async def connect(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> in
         print(f"wsevents: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except wsevents.HandshakeError as exc:
-        status = f" (HTTP {exc.status})" if exc.status else ""
-        print(f"wsevents: handshake rejected{status}: {exc}", file=sys.stderr)
+        what = f"handshake rejected (HTTP {exc.status})" if exc.status else "handshake failed"
+        print(f"wsevents: {what}: {exc}", file=sys.stderr)
         return EXIT_HANDSHAKE
     except OSError as exc:
         print(f"wsevents: cannot connect to {args.url}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_NETWORK
     print(f"connected to {args.url}" + (f" (protocol {conn.protocol})" if conn.protocol else ""),
           file=sys.stderr, flush=True)
+    terminal = _Terminal(stdin, stdout)
+    try:
+        await _session(conn, args, stdin, terminal)
+    finally:
+        terminal.leave()
+    code, reason = conn.close_code, conn.close_reason
+    print(f"closed: {code}" + (f" {reason}" if reason else ""), file=sys.stderr, flush=True)
+    return EXIT_OK if code in (1000, 1001) else EXIT_CLOSED
 
+
+async def _session(conn: wsevents.Connection, args: argparse.Namespace, stdin: TextIO,
+                   terminal: _Terminal) -> None:
+    """Send stdin's lines and show what arrives until either side ends (or Ctrl-C)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[str | None] = asyncio.Queue()
-    threading.Thread(target=_lines, args=(loop, stdin, queue), daemon=True).start()
+    threading.Thread(target=_lines, args=(loop, stdin, queue, terminal.prompt), daemon=True).start()
+    interrupted: asyncio.Future[None] = loop.create_future()
+
+    def on_sigint() -> None:
+        if not interrupted.done():
+            interrupted.set_result(None)
+
+    try:  # Ctrl-C closes the connection cleanly (1000) instead of a traceback
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - no signals here
+        pass
 
     async def printer() -> None:
         async for message in conn:
-            stdout.write(_describe(message) + "\n")
-            stdout.flush()
+            terminal.show(_describe(message))
 
     printing = asyncio.ensure_future(printer())
     try:
         while True:
             getting = asyncio.ensure_future(queue.get())
-            await asyncio.wait({getting, printing}, return_when=asyncio.FIRST_COMPLETED)
-            if printing.done():
+            waiting: set[asyncio.Future[Any]] = {getting, printing, interrupted}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if printing.done() or interrupted.done():
                 getting.cancel()
                 break
             line = getting.result()
             if line is None:  # stdin ended: give replies a moment, then close
-                await asyncio.wait({printing}, timeout=args.wait)
-                if conn.ready_state == wsevents.Connection.OPEN:
-                    await asyncio.wait_for(conn.close(1000), 10)
+                waiting = {printing, interrupted}
+                await asyncio.wait(waiting, timeout=args.wait)
                 break
             if conn.ready_state == wsevents.Connection.OPEN:
-                await conn.send_text(line)
+                try:
+                    await conn.send_text(line)
+                except (wsevents.WebSocketError, OSError):
+                    break
+        if conn.ready_state == wsevents.Connection.OPEN:
+            await asyncio.wait_for(conn.close(1000), 10)
         try:
             await asyncio.wait_for(printing, 10)
         except wsevents.ConnectionClosed:
             pass
-    except KeyboardInterrupt:  # pragma: no cover - interactive only
-        await conn.close(1000)
-    code, reason = conn.close_code, conn.close_reason
-    print(f"closed: {code}" + (f" {reason}" if reason else ""), file=sys.stderr, flush=True)
-    return EXIT_OK if code in (1000, 1001) else EXIT_CLOSED
+    finally:
+        try:
+            loop.remove_signal_handler(signal.SIGINT)
+        except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover
+            pass

@@ -64,19 +64,33 @@ class DevTools:
         raise AssertionError(f"timed out waiting for {expression}")
 
 
-@pytest.fixture
-async def chat_url() -> AsyncIterator[str]:
+async def serve(*args: str) -> AsyncIterator[str]:
+    """``wsevents serve`` in a subprocess on a free port; yields the URL it prints."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wsevents", "serve", "--port", "0"],
+        [sys.executable, "-m", "wsevents", "serve", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    assert proc.stdout is not None
-    banner = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 15)
-    yield banner.split("open ", 1)[1].split(" ", 1)[0]
-    proc.terminate()
-    proc.wait(10)
+    try:
+        assert proc.stdout is not None
+        banner = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 15)
+        yield banner.split("open ", 1)[1].split(" ", 1)[0]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+async def chat_url() -> AsyncIterator[str]:
+    async for url in serve():
+        yield url
+
+
+@pytest.fixture
+async def echo_url() -> AsyncIterator[str]:
+    async for url in serve("--echo"):
+        yield url
 
 
 @pytest.fixture
@@ -104,44 +118,62 @@ async def devtools(tmp_path: Path) -> AsyncIterator[DevTools]:
         proc.wait(10)
 
 
-async def open_page(tools: DevTools, url: str) -> str:
+async def open_page(tools: DevTools, url: str) -> tuple[str, str]:
+    """A new tab on ``url``, once its WebSocket is open: (session id, target id)."""
     target = await tools.call("Target.createTarget", url=url)
     attached = await tools.call("Target.attachToTarget", targetId=target["targetId"], flatten=True)
     session = attached["sessionId"]
     await tools.wait_for(session, "document.getElementById('status')?.textContent.startsWith('connected')")
-    return str(session)
+    return str(session), str(target["targetId"])
 
 
 async def say(tools: DevTools, session: str, text: str) -> None:
-    await tools.evaluate(
-        session,
-        f"document.getElementById('input').value = {json.dumps(text)};"
-        "document.getElementById('send').click(); true",
-    )
+    """Type ``text`` into the page's input box and press Enter, as keyboard input."""
+    await tools.evaluate(session, "document.getElementById('input').focus(); true")
+    await tools.call("Input.insertText", session, text=text)
+    for kind in ("keyDown", "keyUp"):
+        await tools.call(
+            "Input.dispatchKeyEvent", session, type=kind, key="Enter", code="Enter",
+            windowsVirtualKeyCode=13, **({"text": "\r"} if kind == "keyDown" else {}),
+        )
 
 
 async def test_two_pages_chat_in_a_real_browser(chat_url: str, devtools: DevTools) -> None:
-    alice = await open_page(devtools, chat_url)
-    bob = await open_page(devtools, chat_url)
+    alice, _ = await open_page(devtools, chat_url)
+    bob, bob_target = await open_page(devtools, chat_url)
     await say(devtools, alice, "alice")
     await say(devtools, bob, "bob")
     await devtools.wait_for(alice, "document.getElementById('log').innerText.includes('bob entered')")
-    await say(devtools, alice, "hello bob 👋")
+    await say(devtools, alice, "héllo bob ✓")
     await say(devtools, bob, "hi alice")
     log = "document.getElementById('log').innerText"
     await devtools.wait_for(
-        bob, f"{log}.includes('[alice] hello bob 👋') && {log}.includes('[bob] hi alice')"
+        bob, f"{log}.includes('[alice] héllo bob ✓') && {log}.includes('[bob] hi alice')"
     )
     await devtools.wait_for(alice, f"{log}.includes('[bob] hi alice')")
     bob_lines = (await devtools.evaluate(bob, log)).splitlines()
     alice_lines = (await devtools.evaluate(alice, log)).splitlines()
-    assert bob_lines == ["bob entered", "[alice] hello bob 👋", "[bob] hi alice"]
-    assert alice_lines == ["alice entered", "bob entered", "[alice] hello bob 👋", "[bob] hi alice"]
+    assert bob_lines == ["bob entered", "[alice] héllo bob ✓", "[bob] hi alice"]
+    assert alice_lines == ["alice entered", "bob entered", "[alice] héllo bob ✓", "[bob] hi alice"]
     assert await devtools.evaluate(alice, "document.getElementById('status').textContent") == (
         "connected as alice"
     )
+    await devtools.call("Target.closeTarget", targetId=bob_target)
+    await devtools.wait_for(alice, f"{log}.includes('bob left')")
+    assert (await devtools.evaluate(alice, log)).splitlines()[-1] == "bob left"
     shot = await devtools.call("Page.captureScreenshot", alice, format="png")
     ARTIFACTS.mkdir(exist_ok=True)
     png = base64.b64decode(shot["data"])
     assert png.startswith(b"\x89PNG")
     (ARTIFACTS / "chat.png").write_bytes(png)
+
+
+async def test_the_echo_page_in_a_real_browser(echo_url: str, devtools: DevTools) -> None:
+    page, _ = await open_page(devtools, echo_url)
+    assert await devtools.evaluate(page, "document.title") == "wsevents echo"
+    await say(devtools, page, "first")
+    await say(devtools, page, "second 𝄞")  # outside the BMP: a surrogate pair in JS
+    log = "document.getElementById('log').innerText"
+    await devtools.wait_for(page, f"{log}.includes('second')")
+    assert (await devtools.evaluate(page, log)).splitlines() == ["first", "second 𝄞"]
+    assert await devtools.evaluate(page, "document.querySelectorAll('#log li.system').length") == 0

@@ -2,14 +2,16 @@
 
 The chat: the first text a client sends is its nickname; every later one is
 broadcast to everyone as ``[nick] text``; joins and leaves are announced as
-``nick entered`` / ``nick left``. The web page is served over plain HTTP on the
-same port as the WebSocket endpoint (the ``http_handler`` option). Only the
-public API is used, the way an application would.
+``nick entered`` / ``nick left``; a binary message is refused (closed with 1003).
+The web page is served over plain HTTP on the same port as the WebSocket
+endpoint (the ``http_handler`` option). Only the public API is used, the way an
+application would.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -23,17 +25,25 @@ DEFAULT_PORT = 8000
 logger = logging.getLogger("wsevents.demo")
 
 
-def page() -> bytes:
-    """The chat page (``static/index.html``)."""
-    return resources.files(__package__).joinpath("static/index.html").read_bytes()
+def page(echo: bool = False) -> bytes:
+    """The chat page (``static/index.html``); with ``echo``, its variant for the echo server
+    (no nickname: every line is sent as is and its echo shown)."""
+    html = resources.files(__package__).joinpath("static/index.html").read_bytes()
+    if echo:
+        html = html.replace(b"wsevents chat", b"wsevents echo").replace(b"<body>", b'<body data-mode="echo">')
+    return html
 
 
-def _http(request: wsevents.HttpRequest) -> tuple[int, dict[str, str], bytes] | None:
-    if request.method not in ("GET", "HEAD"):
-        return 405, {"Allow": "GET"}, b"method not allowed\n"
-    if request.path.split("?", 1)[0] in ("/", "/index.html"):
-        return 200, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}, page()
-    return 404, {}, b"not found\n"
+def _http_handler(echo: bool) -> Callable[[wsevents.HttpRequest], tuple[int, dict[str, str], bytes]]:
+    def handle(request: wsevents.HttpRequest) -> tuple[int, dict[str, str], bytes]:
+        if request.method not in ("GET", "HEAD"):
+            return 405, {"Allow": "GET, HEAD"}, b"method not allowed\n"
+        if request.path.split("?", 1)[0] in ("/", "/index.html"):
+            headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+            return 200, headers, page(echo) if request.method == "GET" else b""  # HEAD: no body
+        return 404, {}, b"not found\n"
+
+    return handle
 
 
 def make_chat_server(**options: Any) -> wsevents.Server:
@@ -55,12 +65,13 @@ def make_chat_server(**options: Any) -> wsevents.Server:
             if nick is not None:
                 server.broadcast(f"{nick} left", exclude=_not_joined())
 
+        conn.on("binary", lambda stream: conn.close(1003, "text messages only"))
         conn.on("error", lambda exc: logger.info("%r: %s", conn, exc))
 
     def _not_joined() -> list[wsevents.Connection]:
         return [c for c in server.connections if c not in nicknames]
 
-    server = wsevents.create_server(on_connection, http_handler=_http, **options)
+    server = wsevents.create_server(on_connection, http_handler=_http_handler(False), **options)
     return server
 
 
@@ -76,7 +87,7 @@ def make_echo_server(**options: Any) -> wsevents.Server:
         conn.on("binary", on_binary)
         conn.on("error", lambda exc: logger.info("%r: %s", conn, exc))
 
-    return wsevents.create_server(on_connection, http_handler=_http, **options)
+    return wsevents.create_server(on_connection, http_handler=_http_handler(True), **options)
 
 
 def main(argv: list[str] | None = None) -> int:
