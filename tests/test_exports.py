@@ -25,6 +25,7 @@ API_NAMES = [
     "ProtocolError",
     "MessageTooBig",
     "InvalidState",
+    "ConcurrencyError",
     "ConnectionClosed",
 ]
 
@@ -47,8 +48,10 @@ def test_every_public_name_has_a_docstring() -> None:
 
 
 def test_error_hierarchy() -> None:
-    for name in ("HandshakeError", "ProtocolError", "MessageTooBig", "InvalidState", "ConnectionClosed"):
+    for name in ("HandshakeError", "ProtocolError", "MessageTooBig", "InvalidState", "ConcurrencyError", "ConnectionClosed"):
         assert issubclass(getattr(wsevents, name), wsevents.WebSocketError)
+    # Also a RuntimeError, as in websockets, so code written for it catches it.
+    assert issubclass(wsevents.ConcurrencyError, RuntimeError)
     assert wsevents.MessageTooBig("x").code == 1009
     assert wsevents.HandshakeError("x", 403).status == 403
     closed = wsevents.ConnectionClosed(4000, "bye")

@@ -7,6 +7,7 @@ from .aio.streams import InStream, OutStream
 from .api import connect, create_server, set_binary_fragmentation, set_max_buffer_length
 from .emitter import EventEmitter
 from .errors import (
+    ConcurrencyError,
     ConnectionClosed,
     HandshakeError,
     InvalidState,
@@ -18,6 +19,7 @@ from .protocol.closecodes import CloseCode
 
 __all__ = [
     "CloseCode",
+    "ConcurrencyError",
     "Connection",
     "ConnectionClosed",
     "EventEmitter",

@@ -7,6 +7,7 @@
     ├── ProtocolError              the peer broke RFC 6455 (.code: 1002 or 1007)
     ├── MessageTooBig              a message or frame exceeded a limit (.code: 1009)
     ├── InvalidState               a call that the connection's state forbids (local misuse)
+    │   └── ConcurrencyError       a second reader while one waits (also a RuntimeError)
     └── ConnectionClosed           the connection is closed (.code, .reason)
 
 Errors caused by the peer (``ProtocolError``, ``MessageTooBig``) carry the close
@@ -24,6 +25,7 @@ __all__ = [
     "ProtocolError",
     "MessageTooBig",
     "InvalidState",
+    "ConcurrencyError",
     "ConnectionClosed",
 ]
 
@@ -62,6 +64,14 @@ class MessageTooBig(ProtocolError):
 
 class InvalidState(WebSocketError):
     """A call that the connection's current state forbids (a local misuse)."""
+
+
+class ConcurrencyError(InvalidState, RuntimeError):
+    """Two coroutines read at once (``recv()`` on a connection, or reads of one InStream).
+
+    Only one reader may wait at a time; the second is refused at once instead
+    of waiting for data that the first would take.
+    """
 
 
 class ConnectionClosed(WebSocketError):
