@@ -48,7 +48,8 @@ def test_every_public_name_has_a_docstring() -> None:
 
 
 def test_error_hierarchy() -> None:
-    for name in ("HandshakeError", "ProtocolError", "MessageTooBig", "InvalidState", "ConcurrencyError", "ConnectionClosed"):
+    errors = ("HandshakeError", "ProtocolError", "MessageTooBig", "InvalidState", "ConcurrencyError")
+    for name in (*errors, "ConnectionClosed"):
         assert issubclass(getattr(wsevents, name), wsevents.WebSocketError)
     # Also a RuntimeError, as in websockets, so code written for it catches it.
     assert issubclass(wsevents.ConcurrencyError, RuntimeError)
