@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 NODE_MODULES := tests/interop/node_modules
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,23 @@ $(NODE_MODULES)/.installed: tests/interop/package.json tests/interop/package-loc
 demo: $(VENV)/.installed
 	$(BIN)/wsevents serve
 
-test: $(VENV)/.installed-dev $(NODE_MODULES)/.installed
+# Debian packages the suite needs on a fresh machine (Node for the npm peers, Chromium for the
+# browser tests); installed only when missing, so a machine that has them needs no root.
+SYSTEM_DEPS := node:nodejs npm:npm chromium:chromium
+
+system-deps:
+	@missing=""; for pair in $(SYSTEM_DEPS); do \
+	    cmd=$${pair%%:*}; pkg=$${pair#*:}; \
+	    command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+test: system-deps $(VENV)/.installed-dev $(NODE_MODULES)/.installed
 	$(BIN)/ruff check src tests benchmarks samples docs
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
