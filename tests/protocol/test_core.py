@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import (
     BINARY,
@@ -13,6 +15,7 @@ from helpers import (
     PING,
     PONG,
     TEXT,
+    Recorder,
     close_payload,
     frame,
     make_core,
@@ -520,3 +523,226 @@ def test_fragmented_round_trip_and_closing_handshake() -> None:
     assert crec.calls[-1] == ("close", 1000, "")
     for core in (client, server):
         assert core.close_sent and core.close_received and not core.reading
+
+
+# -- a handler that raises -------------------------------------------------------------------
+# The exception propagates out of receive_data; the event it was raised for counts as
+# delivered, and the next call goes on with the next one: nothing replayed, nothing lost.
+
+
+class Boom(Exception):
+    """What the test handlers raise."""
+
+
+class RaisingRecorder(Recorder):
+    """A Recorder that raises :class:`Boom` right after recording the calls numbered in ``raise_at``."""
+
+    def __init__(self, raise_at: set[int], bound_binary: bool = True) -> None:
+        super().__init__(bound_binary)
+        self.raise_at = raise_at
+
+    def _maybe_raise(self) -> None:
+        if len(self.calls) - 1 in self.raise_at:
+            raise Boom(len(self.calls) - 1)
+
+    def on_text(self, text: str) -> None:
+        super().on_text(text)
+        self._maybe_raise()
+
+    def on_binary_start(self) -> bool:
+        bound = super().on_binary_start()
+        self._maybe_raise()
+        return bound
+
+    def on_binary_data(self, data: bytes, fin: bool) -> None:
+        super().on_binary_data(data, fin)
+        self._maybe_raise()
+
+    def on_ping(self, payload: bytes) -> None:
+        super().on_ping(payload)
+        self._maybe_raise()
+
+    def on_pong(self, payload: bytes) -> None:
+        super().on_pong(payload)
+        self._maybe_raise()
+
+    def on_close_frame(self, code: int, reason: str) -> None:
+        super().on_close_frame(code, reason)
+        self._maybe_raise()
+
+    def on_fail(self, error: ProtocolError) -> None:
+        super().on_fail(error)
+        self._maybe_raise()
+
+
+def raising_core(
+    raise_at: set[int], client: bool = False, max_message_size: int | None = None, bound_binary: bool = True
+) -> tuple[WebSocketCore, RaisingRecorder, list[bytes]]:
+    recorder = RaisingRecorder(raise_at, bound_binary)
+    written: list[bytes] = []
+    core = WebSocketCore(
+        client=client, handler=recorder, write=written.append, max_message_size=max_message_size
+    )
+    return core, recorder, written
+
+
+def feed_through_errors(core: WebSocketCore, chunks: list[bytes]) -> int:
+    """Feed each chunk, then b"" until nothing raises; return how many times Boom came out."""
+    raised = 0
+    for chunk in chunks:
+        try:
+            core.receive_data(chunk)
+        except Boom:
+            raised += 1
+    while True:
+        # What a raise left unparsed is parsed by the next call, even an empty one.
+        try:
+            core.receive_data(b"")
+        except Boom:
+            raised += 1
+        else:
+            return raised
+
+
+def _chunks(data: bytes, how: str, frame_ends: list[int]) -> list[bytes]:
+    if how == "whole":
+        return [data]
+    if how == "bytes":
+        return [data[i : i + 1] for i in range(len(data))]
+    bounds = [0, *frame_ends]
+    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+@SIDES
+@pytest.mark.parametrize("how", ["whole", "frames", "bytes"])
+@pytest.mark.parametrize("nth", [0, 2, 4])
+def test_a_handler_raising_on_the_nth_message_loses_and_replays_nothing(
+    client: bool, how: str, nth: int
+) -> None:
+    frames = [peer(client, TEXT, f"message {i}") for i in range(5)]
+    data = b"".join(frames)
+    ends = [sum(len(f) for f in frames[: i + 1]) for i in range(5)]
+    core, rec, written = raising_core({nth}, client=client)
+    raised = feed_through_errors(core, _chunks(data, how, ends))
+    assert raised == 1
+    assert rec.calls == [("text", f"message {i}") for i in range(5)]
+    assert core.reading and not core.in_message and written == []
+
+
+@SIDES
+def test_the_error_reaches_the_caller_and_the_next_call_goes_on(client: bool) -> None:
+    core, rec, _ = raising_core({1}, client=client)
+    with pytest.raises(Boom):
+        core.receive_data(b"".join(peer(client, TEXT, t) for t in "abc"))
+    assert rec.calls == [("text", "a"), ("text", "b")]
+    core.receive_data(peer(client, TEXT, "d"))
+    assert rec.calls == [("text", t) for t in "abcd"]
+
+
+@SIDES
+def test_a_raise_inside_a_fragmented_message_keeps_its_place(client: bool) -> None:
+    data = (
+        peer(client, BINARY, b"one", fin=False)
+        + peer(client, PING, b"p")
+        + peer(client, CONT, b"two", fin=False)
+        + peer(client, CONT, b"three", fin=True)
+        + peer(client, TEXT, "after")
+    )
+    core, rec, written = raising_core({0, 2, 4}, client=client)
+    assert feed_through_errors(core, [data]) == 3
+    assert rec.calls == [
+        ("binary_start",),
+        ("binary", b"one", False),
+        ("ping", b"p"),
+        ("binary", b"two", False),
+        ("binary", b"three", True),
+        ("text", "after"),
+    ]
+    assert parse_frames(b"".join(written)) == [(True, PONG, b"p")]
+
+
+@SIDES
+def test_a_raise_in_on_binary_start_still_bounds_the_message(client: bool) -> None:
+    # Unanswered, on_binary_start is taken to have asked for the bound: the safe choice.
+    core, rec, written = raising_core({0}, client=client, max_message_size=4, bound_binary=False)
+    with pytest.raises(Boom):
+        core.receive_data(peer(client, BINARY, b"12345"))
+    assert rec.calls == [("binary_start",), ("fail", 1009, "MessageTooBig")]
+    assert sent_close(written)[0] == 1009
+    assert not core.reading
+
+
+@SIDES
+def test_a_raise_in_on_binary_start_leaves_the_payload_for_the_next_call(client: bool) -> None:
+    core, rec, _ = raising_core({0}, client=client)
+    with pytest.raises(Boom):
+        core.receive_data(peer(client, BINARY, b"data") + peer(client, TEXT, "next"))
+    assert core.in_message
+    core.receive_data(b"")
+    assert rec.calls == [("binary_start",), ("binary", b"data", True), ("text", "next")]
+
+
+@SIDES
+def test_a_raise_in_on_close_frame_keeps_the_close_handled_once(client: bool) -> None:
+    core, rec, written = raising_core({0}, client=client)
+    with pytest.raises(Boom):
+        core.receive_data(peer(client, CLOSE, close_payload(1000, "bye")) + peer(client, TEXT, "late"))
+    core.receive_data(b"")
+    assert rec.calls == [("close", 1000, "bye")]
+    assert sent_close(written) == (1000, b"")
+    assert core.close_received and not core.reading
+
+
+_MESSAGES = st.lists(
+    st.tuples(
+        st.sampled_from(["text", "binary", "ping", "pong"]),
+        st.binary(max_size=300),
+        st.text(max_size=100),
+        st.lists(st.integers(0, 400), max_size=3),
+        st.lists(st.booleans(), max_size=4),
+    ),
+    max_size=8,
+)
+
+
+def _stream(client: bool, messages: list[Any], close: bool) -> bytes:
+    """Frames for ``messages``: data messages cut into fragments, pings between some of them."""
+    out = []
+    for kind, data, text, cuts, pings in messages:
+        if kind in ("ping", "pong"):
+            out.append(peer(client, PING if kind == "ping" else PONG, data[:125]))
+            continue
+        payload = text.encode() if kind == "text" else data
+        bounds = sorted({c % (len(payload) + 1) for c in cuts} | {0, len(payload)})
+        pieces = [payload[a:b] for a, b in zip(bounds, bounds[1:], strict=False)] or [b""]
+        for i, piece in enumerate(pieces):
+            opcode = (TEXT if kind == "text" else BINARY) if i == 0 else CONT
+            out.append(peer(client, opcode, piece, fin=i == len(pieces) - 1))
+            if i < len(pieces) - 1 and i < len(pings) and pings[i]:
+                out.append(peer(client, PING, b"in between"))
+    if close:
+        out.append(peer(client, CLOSE, close_payload(1000, "done")))
+    return b"".join(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    client=st.booleans(),
+    messages=_MESSAGES,
+    close=st.booleans(),
+    cuts=st.lists(st.integers(0, 10_000), max_size=12),
+    raise_at=st.sets(st.integers(0, 40), max_size=10),
+)
+def test_handler_raises_at_random_points_deliver_every_frame_exactly_once(
+    client: bool, messages: list[Any], close: bool, cuts: list[int], raise_at: set[int]
+) -> None:
+    data = _stream(client, messages, close)
+    reference, ref_rec, ref_written = make_core(client=client)
+    reference.receive_data(data)
+    bounds = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    core, rec, written = raising_core(raise_at, client=client)
+    raised = feed_through_errors(core, [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)])
+    assert rec.merged() == ref_rec.merged()
+    assert raised == len({i for i in raise_at if i < len(rec.calls)})
+    assert parse_frames(b"".join(written)) == parse_frames(b"".join(ref_written))
+    assert core.reading == reference.reading and core.in_message == reference.in_message

@@ -120,6 +120,7 @@ class WebSocketCore:
         "_msg_compressed",
         "_inflated",
         "_out_compressed",
+        "_raised_at",
     )
 
     def __init__(
@@ -157,6 +158,8 @@ class WebSocketCore:
         self._msg_compressed = False
         self._inflated = 0
         self._out_compressed = False
+        # Where parsing stopped when a handler raised (see _parse_view).
+        self._raised_at = 0
 
     # -- state ---------------------------------------------------------------
 
@@ -187,6 +190,11 @@ class WebSocketCore:
 
         While :meth:`pause` is in effect the bytes are only held (the caller
         has stopped reading from the socket, so that is at most one read).
+
+        An exception raised by a handler method (or by ``write``) propagates
+        to the caller. The event it was raised for counts as delivered, and
+        the bytes after it are kept: the next call (``receive_data(b"")`` will
+        do) goes on with the next event. Nothing is delivered twice or lost.
         """
         if not self._reading:
             return
@@ -194,23 +202,28 @@ class WebSocketCore:
         if self._paused:
             buf += data
             return
+        if buf:
+            buf += data
+            data = buf
+            # Never resize that buffer again: a view of it may outlive the parse (in the
+            # traceback of an exception the handler keeps), and resizing would raise.
+            self._buf = bytearray()
+        mv = memoryview(data)
         self._parsing = True
         try:
-            if buf:
-                buf += data
-                consumed = self._parse(buf)
-                # Never resize buf in place: a view of it may outlive the parse (in the
-                # traceback of an exception the handler keeps), and resizing would raise.
-                self._buf = buf[consumed:]
-            else:
-                consumed = self._parse(data)
-                if consumed < len(data):
-                    buf += memoryview(data)[consumed:]
+            consumed = self._parse_view(mv)
+        except BaseException:
+            # A handler (or a write) raised: what it was told about, and all before,
+            # stays consumed; the rest is kept for the next call; the caller gets the error.
+            consumed = self._raised_at
+            raise
         finally:
             self._parsing = False
-        if not self._reading:
-            # Failed or closed: nothing more will be parsed, so keep nothing.
-            self._buf = bytearray()
+            if consumed < len(mv) and self._reading:
+                # A partial frame, or what pause() held back; once failed or closed
+                # nothing more will be parsed, so nothing is kept.
+                self._buf += mv[consumed:]
+            mv.release()
 
     def pause(self) -> None:
         """Stop handing on frames (backpressure): parsing stops at the next frame
@@ -230,141 +243,159 @@ class WebSocketCore:
         """The peer closed its side of TCP; nothing more will be parsed."""
         self._reading = False
 
-    def _parse(self, data: bytes | bytearray | memoryview) -> int:
-        """Consume as much of ``data`` as possible; return how many bytes were used."""
-        mv = memoryview(data)
-        try:
-            return self._parse_view(mv)
-        finally:
-            # A bytearray cannot be resized while a view of it is alive.
-            mv.release()
-
     def _parse_view(self, mv: memoryview) -> int:
+        """Consume as much of ``mv`` as possible; return how many bytes were used."""
         end = len(mv)
         pos = 0
         client = self._client
-        while self._reading and not self._paused:
-            remaining = self._remaining
-            if remaining >= 0:
-                # Inside a data frame's payload that arrived in pieces.
-                take = min(remaining, end - pos)
-                if take == 0 and remaining:
-                    return pos
-                chunk = mv[pos : pos + take]
-                pos += take
-                remaining -= take
-                key = self._key
-                if key is not None:
-                    k = self._key_pos
-                    if k:
-                        key = key[k:] + key[:k]
-                    self._key_pos = (k + take) & 3
-                    piece: bytes | memoryview = mask(chunk, key)
-                else:
-                    piece = chunk
-                if remaining == 0:
-                    self._remaining = -1
-                    self._deliver(piece, self._fin, False)
-                else:
-                    self._remaining = remaining
-                    self._deliver(piece, False, False)
-                continue
+        started: BaseException | None = None
+        try:
+            while self._reading and not self._paused:
+                remaining = self._remaining
+                if remaining >= 0:
+                    # Inside a data frame's payload that arrived in pieces.
+                    take = min(remaining, end - pos)
+                    if take == 0 and remaining:
+                        return pos
+                    chunk = mv[pos : pos + take]
+                    pos += take
+                    remaining -= take
+                    key = self._key
+                    if key is not None:
+                        k = self._key_pos
+                        if k:
+                            key = key[k:] + key[:k]
+                        self._key_pos = (k + take) & 3
+                        piece: bytes | memoryview = mask(chunk, key)
+                    else:
+                        piece = chunk
+                    if remaining == 0:
+                        self._remaining = -1
+                        self._deliver(piece, self._fin, False)
+                    else:
+                        self._remaining = remaining
+                        self._deliver(piece, False, False)
+                    continue
 
-            if end - pos < 2:
-                return pos
-            b0 = mv[pos]
-            b1 = mv[pos + 1]
-            opcode = b0 & 0x0F
-            fin = b0 & 0x80
-            n = b1 & 0x7F
-            rsv = b0 & 0x70
-            if rsv and (rsv != 0x40 or self._deflate is None or not 1 <= opcode <= 2):
-                # RSV1 means "compressed", on a message's first frame only (RFC 7692 section 6).
-                self._fail(ProtocolError("reserved bits set without a negotiated extension"))
-                return pos
-            masked = b1 & 0x80
-            if client:
-                if masked:
-                    self._fail(ProtocolError("masked frame from server"))
+                if end - pos < 2:
                     return pos
-            elif not masked:
-                self._fail(ProtocolError("unmasked frame from client"))
-                return pos
+                b0 = mv[pos]
+                b1 = mv[pos + 1]
+                opcode = b0 & 0x0F
+                fin = b0 & 0x80
+                n = b1 & 0x7F
+                rsv = b0 & 0x70
+                if rsv and (rsv != 0x40 or self._deflate is None or not 1 <= opcode <= 2):
+                    # RSV1 means "compressed", on a message's first frame only (RFC 7692 section 6).
+                    self._fail(ProtocolError("reserved bits set without a negotiated extension"))
+                    return pos
+                masked = b1 & 0x80
+                if client:
+                    if masked:
+                        self._fail(ProtocolError("masked frame from server"))
+                        return pos
+                elif not masked:
+                    self._fail(ProtocolError("unmasked frame from client"))
+                    return pos
 
-            if opcode & 0x08:
-                # Control frame (RFC 6455 section 5.5): whole, short, never fragmented.
-                if opcode > Opcode.PONG:
+                if opcode & 0x08:
+                    # Control frame (RFC 6455 section 5.5): whole, short, never fragmented.
+                    if opcode > Opcode.PONG:
+                        self._fail(ProtocolError(f"unknown opcode {opcode:#x}"))
+                        return pos
+                    if not fin:
+                        self._fail(ProtocolError("fragmented control frame"))
+                        return pos
+                    if n > MAX_CONTROL_PAYLOAD:
+                        self._fail(ProtocolError("control frame payload over 125 bytes"))
+                        return pos
+                    hl = 6 if masked else 2
+                    if end - pos < hl + n:
+                        return pos
+                    if masked:
+                        payload = mask(mv[pos + hl : pos + hl + n], bytes(mv[pos + 2 : pos + 6]))
+                    else:
+                        payload = bytes(mv[pos + hl : pos + hl + n])
+                    pos += hl + n
+                    self._control(opcode, payload)
+                    continue
+
+                # Data frame (RFC 6455 section 5.4 on fragmentation).
+                if opcode == Opcode.CONTINUATION:
+                    if not self._msg_opcode:
+                        self._fail(ProtocolError("continuation frame without a message to continue"))
+                        return pos
+                elif opcode <= Opcode.BINARY:
+                    if self._msg_opcode:
+                        self._fail(ProtocolError("new data frame inside a fragmented message"))
+                        return pos
+                else:
                     self._fail(ProtocolError(f"unknown opcode {opcode:#x}"))
                     return pos
-                if not fin:
-                    self._fail(ProtocolError("fragmented control frame"))
-                    return pos
-                if n > MAX_CONTROL_PAYLOAD:
-                    self._fail(ProtocolError("control frame payload over 125 bytes"))
-                    return pos
-                hl = 6 if masked else 2
-                if end - pos < hl + n:
-                    return pos
+                hl = 2
+                if n == 126:
+                    hl = 4
+                elif n == 127:
+                    hl = 10
                 if masked:
-                    payload = mask(mv[pos + hl : pos + hl + n], bytes(mv[pos + 2 : pos + 6]))
+                    hl += 4
+                if end - pos < hl:
+                    return pos
+                if n == 126:
+                    n = (mv[pos + 2] << 8) | mv[pos + 3]
+                elif n == 127:
+                    n = int.from_bytes(mv[pos + 2 : pos + 10], "big")
+                    if n >> 63:
+                        self._fail(ProtocolError("64-bit payload length with its top bit set"))
+                        return pos
+                if opcode:
+                    self._msg_opcode = opcode
+                    self._msg_size = n
+                    self._msg_compressed = bool(rsv)
+                    self._inflated = 0
+                    if opcode == Opcode.TEXT:
+                        self._msg_limited = True
+                    else:
+                        try:
+                            self._msg_limited = self._handler.on_binary_start()
+                        except BaseException as exc:
+                            # The message has begun all the same: bound it (the safe
+                            # choice), take the header, then let the error through.
+                            self._msg_limited = True
+                            started = exc
                 else:
-                    payload = bytes(mv[pos + hl : pos + hl + n])
-                pos += hl + n
-                self._control(opcode, payload)
-                continue
-
-            # Data frame (RFC 6455 section 5.4 on fragmentation).
-            if opcode == Opcode.CONTINUATION:
-                if not self._msg_opcode:
-                    self._fail(ProtocolError("continuation frame without a message to continue"))
+                    self._msg_size += n
+                limit = self.max_message_size
+                if self._msg_limited and limit is not None and self._msg_size > limit:
+                    self._fail(MessageTooBig(f"message of over {limit} bytes"))
+                    if started is not None:
+                        raise started
                     return pos
-            elif opcode <= Opcode.BINARY:
-                if self._msg_opcode:
-                    self._fail(ProtocolError("new data frame inside a fragmented message"))
-                    return pos
-            else:
-                self._fail(ProtocolError(f"unknown opcode {opcode:#x}"))
-                return pos
-            hl = 2
-            if n == 126:
-                hl = 4
-            elif n == 127:
-                hl = 10
-            if masked:
-                hl += 4
-            if end - pos < hl:
-                return pos
-            if n == 126:
-                n = (mv[pos + 2] << 8) | mv[pos + 3]
-            elif n == 127:
-                n = int.from_bytes(mv[pos + 2 : pos + 10], "big")
-                if n >> 63:
-                    self._fail(ProtocolError("64-bit payload length with its top bit set"))
-                    return pos
-            if opcode:
-                self._msg_opcode = opcode
-                self._msg_size = n
-                self._msg_compressed = bool(rsv)
-                self._inflated = 0
-                self._msg_limited = opcode == Opcode.TEXT or self._handler.on_binary_start()
-            else:
-                self._msg_size += n
-            limit = self.max_message_size
-            if self._msg_limited and limit is not None and self._msg_size > limit:
-                self._fail(MessageTooBig(f"message of over {limit} bytes"))
-                return pos
-            key = bytes(mv[pos + hl - 4 : pos + hl]) if masked else None
-            pos += hl
-            if end - pos >= n:
-                # The whole payload is here: the common, fast case.
-                chunk = mv[pos : pos + n]
-                pos += n
-                self._deliver(mask(chunk, key) if key else chunk, bool(fin), bool(opcode and fin))
-            else:
-                self._fin = bool(fin)
-                self._key = key
-                self._key_pos = 0
-                self._remaining = n
+                key = bytes(mv[pos + hl - 4 : pos + hl]) if masked else None
+                pos += hl
+                if started is not None:
+                    # The payload comes on the next call, as if it had not arrived yet.
+                    self._fin = bool(fin)
+                    self._key = key
+                    self._key_pos = 0
+                    self._remaining = n
+                    raise started
+                if end - pos >= n:
+                    # The whole payload is here: the common, fast case.
+                    chunk = mv[pos : pos + n]
+                    pos += n
+                    self._deliver(mask(chunk, key) if key else chunk, bool(fin), bool(opcode and fin))
+                else:
+                    self._fin = bool(fin)
+                    self._key = key
+                    self._key_pos = 0
+                    self._remaining = n
+        except BaseException:
+            # Each frame (or piece of one) is consumed, and the parser state moved
+            # past it, before the handler hears of it: when a handler raises, ``pos``
+            # is exactly what has been consumed, and nothing is replayed or lost.
+            self._raised_at = pos
+            raise
         return pos
 
     def _deliver(self, piece: bytes | memoryview, last: bool, whole: bool) -> None:
