@@ -1,261 +1,415 @@
-"""The load generator used for every server: raw asyncio protocols sending pre-built, pre-masked frames.
+"""The load generator: one program, used for every server.
 
-It does no WebSocket work beyond counting frame boundaries, so that each figure
-measures the server; the ``raw`` server shows the ceiling this generator (and
-the kernel) allow. Run under uvloop when it is installed.
+    python benchmarks/loadgen.py --port PORT [--pid PID] [--scenarios rtt,pipelined,...]
+                                 [--runs 3] [--seconds 1] [--deflate] [--loop uvloop]
+
+A raw asyncio Protocol client on uvloop, pinned to core 1. It sends pre-built,
+pre-masked frames (built once at start-up, never masked per message) and does no
+WebSocket work on what comes back beyond finding frame boundaries: a message
+completes when its last byte arrives, and payloads are skipped, never copied.
+Answers are batched: every read that completes k messages is answered with one
+write of k frames. It prints one JSON object: ``{"loop": ..., "results":
+{scenario: [one figure per run]}}``.
+
+With ``--deflate`` it offers permessage-deflate and sends pre-compressed frames
+(each compressed on its own, so they stay valid whatever context the server keeps);
+what the server sends back, compressed or not, is only counted.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
+import json
 import os
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-KEY = b"\x12\x34\x56\x78"
-HANDSHAKE = (
-    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    b"Sec-WebSocket-Key: " + base64.b64encode(b"0123456789abcdef") + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402
+    BLOB,
+    CONTROL_PATH,
+    LOADGEN_CORE,
+    TEXT,
+    client_frame,
+    deflate_message,
+    pin,
+    raise_nofile,
+    rss_kib,
+    run,
 )
 
-
-def masked_frame(opcode: int, payload: bytes) -> bytes:
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x80 | opcode, 0x80 | n))
-    elif n < 65536:
-        header = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((0x80 | opcode, 0x80 | 127)) + n.to_bytes(8, "big")
-    value = int.from_bytes(payload, "little") ^ int.from_bytes((KEY * (n // 4 + 1))[:n], "little")
-    return header + KEY + value.to_bytes(n, "little")
+SCENARIOS = ("idle memory", "rtt", "pipelined", "100 conns", "1 MiB echo", "handshakes", "broadcast")
+#: Any single wait (connecting, a round, draining) gives up after this long.
+WAIT = 30.0
+#: Upper bound on the messages of one run, whatever the duration.
+MAX_MESSAGES = 20_000_000
 
 
-SMALL = masked_frame(1, b"x" * 64)
-BIG = masked_frame(2, bytes(range(256)) * 4096)  # 1 MiB
-BCAST = masked_frame(1, b"!bcast")
-CLOSE = masked_frame(8, b"\x03\xe8")
+def handshake(path: str, deflate: bool) -> bytes:
+    key = base64.b64encode(os.urandom(16))
+    ext = b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" if deflate else b""
+    return (
+        b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: "
+        + key
+        + b"\r\nSec-WebSocket-Version: 13\r\n"
+        + ext
+        + b"\r\n"
+    )
 
 
-class Client(asyncio.Protocol):
-    """A raw client; ``on_frame`` is called once per whole frame received."""
+class Frames:
+    """The pre-built frames, compressed or not."""
 
-    def __init__(self) -> None:
-        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.buf = b""
-        self.skip = 0  # payload bytes of the current frame still to come
-        self.frames = 0
-        self.on_frame = lambda: None
-        self.t: asyncio.Transport
+    def __init__(self, deflate: bool) -> None:
+        self.deflate = deflate
+        if deflate:
+            self.small = client_frame(1, deflate_message(TEXT.encode()), rsv1=True)
+            self.big = client_frame(2, deflate_message(BLOB), rsv1=True)
+        else:
+            self.small = client_frame(1, TEXT.encode())
+            self.big = client_frame(2, BLOB)
+        self.trigger = client_frame(1, b"go")
+        self.close = client_frame(8, b"\x03\xe8")
+        self.echo_handshake = handshake("/", deflate)
+        self.control_handshake = handshake(CONTROL_PATH, False)
+
+
+def _ignore(k: int) -> None:
+    pass
+
+
+class Conn(asyncio.Protocol):
+    """One raw WebSocket client connection.
+
+    ``on_messages(k)`` is called once per read that completes ``k`` messages.
+    """
+
+    def __init__(self, request: bytes, deflate: bool) -> None:
+        loop = asyncio.get_running_loop()
+        self.request = request
+        self.deflate = deflate
+        self.opened: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self.t: Any = None
+        self.open = False
+        self.head = b""
+        self.pending = b""  # an incomplete frame header
+        self.skip = 0  # bytes of the current frame still to come
+        self.skip_counts = 0  # 1 if the frame being skipped ends a data message
+        self.close_received = False
+        self.on_messages: Callable[[int], None] = _ignore
+        self.outstanding = 0  # messages sent whose echo has not arrived
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.t = transport  # type: ignore[assignment]
-        self.t.write(HANDSHAKE)
+        self.t = transport
+        self.t.write(self.request)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError("closed during the opening handshake"))
         if not self.closed.done():
             self.closed.set_result(None)
 
+    def _opening(self, data: bytes) -> bytes | None:
+        head = self.head + data
+        end = head.find(b"\r\n\r\n")
+        if end < 0:
+            self.head = head
+            return None
+        self.head = b""
+        status = head[: head.find(b"\r\n")]
+        if not status.startswith(b"HTTP/1.1 101"):
+            self.opened.set_exception(ConnectionError(f"handshake refused: {status!r}"))
+            self.t.abort()
+            return None
+        if self.deflate and b"permessage-deflate" not in head[:end].lower():
+            self.opened.set_exception(ConnectionError("the server declined permessage-deflate"))
+            self.t.abort()
+            return None
+        self.open = True
+        self.opened.set_result(None)
+        return head[end + 4 :]
+
     def data_received(self, data: bytes) -> None:
-        if not self.opened.done():
-            data = self.buf + data
-            end = data.find(b"\r\n\r\n")
-            if end < 0:
-                self.buf = data
+        if not self.open:
+            rest = self._opening(data)
+            if not rest:
                 return
-            self.buf = b""
-            self.opened.set_result(None)
-            data = data[end + 4 :]
-        pos, n = 0, len(data)
+            data = rest
+        n = len(data)
+        done = 0
+        pos = 0
         if self.skip:
-            take = min(self.skip, n)
-            self.skip -= take
-            pos = take
-            if self.skip == 0:
-                self.frames += 1
-                self.on_frame()
-        if self.buf:
-            data, pos, n = self.buf + data[pos:], 0, len(self.buf) + n - pos
-            self.buf = b""
-        while pos < n:
-            if n - pos < 2:
-                self.buf = data[pos:]
+            if self.skip > n:
+                self.skip -= n
                 return
-            length, hl = data[pos + 1] & 0x7F, 2
-            if length == 126:
+            pos = self.skip
+            self.skip = 0
+            done = self.skip_counts
+        if self.pending:
+            data = self.pending + data[pos:]
+            self.pending = b""
+            pos = 0
+            n = len(data)
+        while n - pos >= 2:
+            b0 = data[pos]
+            length = data[pos + 1] & 0x7F
+            if length < 126:
+                end = pos + 2 + length
+            elif length == 126:
                 if n - pos < 4:
-                    self.buf = data[pos:]
-                    return
-                length, hl = int.from_bytes(data[pos + 2 : pos + 4], "big"), 4
-            elif length == 127:
+                    break
+                end = pos + 4 + ((data[pos + 2] << 8) | data[pos + 3])
+            else:
                 if n - pos < 10:
-                    self.buf = data[pos:]
-                    return
-                length, hl = int.from_bytes(data[pos + 2 : pos + 10], "big"), 10
-            if n - pos - hl < length:
-                self.skip = length - (n - pos - hl)
-                return
-            pos += hl + length
-            self.frames += 1
-            self.on_frame()
+                    break
+                end = pos + 10 + int.from_bytes(data[pos + 2 : pos + 10], "big")
+            # A whole message: FIN set, opcode text, binary or continuation.
+            counts = 1 if b0 & 0x80 and b0 & 0x0F < 3 else 0
+            if b0 & 0x0F == 8:
+                self.close_received = True
+            if end > n:
+                self.skip = end - n
+                self.skip_counts = counts
+                pos = n
+                break
+            done += counts
+            pos = end
+        if pos < n:
+            self.pending = data[pos:]
+        if done:
+            self.outstanding -= done
+            self.on_messages(done)
 
 
-async def connect(port: int) -> Client:
+async def connect(port: int, request: bytes, deflate: bool = False) -> Conn:
     loop = asyncio.get_running_loop()
-    _, client = await loop.create_connection(Client, "127.0.0.1", port)
-    await asyncio.wait_for(client.opened, 10)
-    return client
+    _, conn = await loop.create_connection(lambda: Conn(request, deflate), "127.0.0.1", port)
+    await asyncio.wait_for(conn.opened, WAIT)
+    return conn
 
 
-async def _serial(clients: list[Client], frame: bytes, seconds: float, in_flight: int = 1) -> float:
-    """Each client keeps ``in_flight`` frames outstanding; returns frames echoed per second."""
+async def connect_many(
+    port: int, n: int, request: bytes, deflate: bool = False, batch: int = 100
+) -> list[Conn]:
+    conns: list[Conn] = []
+    try:
+        for i in range(0, n, batch):
+            conns += await asyncio.gather(
+                *(connect(port, request, deflate) for _ in range(min(batch, n - i)))
+            )
+    except BaseException:
+        for conn in conns:
+            conn.t.abort()
+        raise
+    return conns
+
+
+async def close_all(conns: list[Conn], frames: Frames) -> None:
+    """Closing handshake on every connection (bounded), then abort whatever is still open."""
+    for conn in conns:
+        if not conn.t.is_closing():
+            conn.on_messages = _ignore
+            conn.t.write(frames.close)
+    pending = [c.closed for c in conns if not c.closed.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=5)
+    for conn in conns:
+        conn.t.abort()
+    await asyncio.sleep(0.01 + len(conns) / 20000)  # the server cleans up before what comes next
+
+
+async def echo_run(conns: list[Conn], frame: bytes, seconds: float, in_flight: int) -> float:
+    """Every connection keeps ``in_flight`` messages outstanding; returns echoed messages per second."""
     loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    start = time.perf_counter()
+    finished: asyncio.Future[float] = loop.create_future()
+    total = 0
+    clock = time.perf_counter
+    start = clock()
     stop_at = start + seconds
-    total = [0]
 
-    def make(client: Client) -> None:
-        def on_frame() -> None:
-            total[0] += 1
-            if time.perf_counter() < stop_at:
-                client.t.write(frame)
-            elif not done.done():
-                done.set_result(None)
+    def driver(conn: Conn) -> Callable[[int], None]:
+        write = conn.t.write
 
-        client.on_frame = on_frame
+        def on_messages(k: int) -> None:
+            nonlocal total
+            total += k
+            if clock() < stop_at and total < MAX_MESSAGES:
+                write(frame if k == 1 else frame * k)
+                conn.outstanding += k
+            elif not finished.done():
+                finished.set_result(total / (clock() - start))
 
-    for client in clients:
-        make(client)
-        client.t.write(frame * in_flight)
-    await asyncio.wait_for(done, seconds + 30)
-    elapsed = time.perf_counter() - start
-    await asyncio.sleep(0.05)  # let the last frames in flight land
-    for client in clients:
-        client.on_frame = lambda: None
-    return total[0] / elapsed
+        return on_messages
 
-
-async def _close_all(clients: list[Client]) -> None:
-    for client in clients:
-        client.t.abort()
-    await asyncio.sleep(0.05)
-
-
-async def rtt(port: int, seconds: float) -> float:
-    clients = [await connect(port)]
-    try:
-        return await _serial(clients, SMALL, seconds)
-    finally:
-        await _close_all(clients)
+    for conn in conns:
+        conn.on_messages = driver(conn)
+        conn.outstanding += in_flight
+        conn.t.write(frame * in_flight)
+    rate = await asyncio.wait_for(finished, seconds + WAIT)
+    # Let what is still in flight land, so that the next run starts from quiet.
+    drain_until = clock() + 10
+    while any(c.outstanding > 0 for c in conns) and clock() < drain_until:
+        await asyncio.sleep(0.005)
+    for conn in conns:
+        conn.on_messages = _ignore
+    return rate
 
 
-async def pipelined(port: int, seconds: float) -> float:
-    clients = [await connect(port)]
-    try:
-        return await _serial(clients, SMALL, seconds, in_flight=100)
-    finally:
-        await _close_all(clients)
+async def echo_scenario(
+    port: int, frames: Frames, runs: int, seconds: float, n_conns: int, frame: bytes, in_flight: int
+) -> list[float]:
+    results = []
+    for _ in range(runs):
+        conns = await connect_many(port, n_conns, frames.echo_handshake, frames.deflate)
+        try:
+            results.append(await echo_run(conns, frame, seconds, in_flight))
+        finally:
+            await close_all(conns, frames)
+    return results
 
 
-async def many(port: int, seconds: float) -> float:
-    clients = list(await asyncio.gather(*(connect(port) for _ in range(100))))
-    try:
-        return await _serial(clients, SMALL, seconds)
-    finally:
-        await _close_all(clients)
-
-
-async def big(port: int, seconds: float) -> float:
-    """MiB/s of 1 MiB binary echoes."""
-    clients = [await connect(port)]
-    try:
-        return await _serial(clients, BIG, seconds)
-    finally:
-        await _close_all(clients)
-
-
-async def handshakes(port: int, seconds: float) -> float:
-    """Open + close (closing handshake, TCP close) per second, 10 at a time."""
-    count = [0]
-    stop_at = time.perf_counter() + seconds
+async def handshakes(port: int, frames: Frames, seconds: float, concurrency: int = 10) -> float:
+    """Opening handshake, closing handshake, TCP close: completed per second, ``concurrency`` at a time."""
+    count = 0
+    clock = time.perf_counter
+    start = clock()
+    stop_at = start + seconds
 
     async def worker() -> None:
-        while time.perf_counter() < stop_at:
-            client = await connect(port)
-            client.t.write(CLOSE)
+        nonlocal count
+        while clock() < stop_at and count < MAX_MESSAGES:
+            conn = await connect(port, frames.echo_handshake, frames.deflate)
+            conn.t.write(frames.close)
             try:
-                await asyncio.wait_for(client.closed, 5)
+                await asyncio.wait_for(conn.closed, WAIT)
             finally:
-                client.t.abort()
-            count[0] += 1
+                conn.t.abort()
+            if not conn.close_received:
+                raise ConnectionError("the server closed TCP without a close frame")
+            count += 1
 
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(10)))
-    return count[0] / (time.perf_counter() - start)
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return count / (clock() - start)
 
 
-async def idle_memory(port: int, pid: int, n: int) -> float:
-    """Server RSS added per idle connection, in KiB."""
-    warm = [await connect(port) for _ in range(20)]  # first-connection allocations out of the way
-    await asyncio.sleep(0.2)
+async def idle_memory(port: int, frames: Frames, pid: int, n: int) -> float:
+    """Server RSS added per idle (open, silent) connection, in KiB."""
+    # Allocations made on first use out of the way, and time for the server to finish with a batch.
+    settle = min(0.5, 0.05 + n / 4000)
+    warm = await connect_many(port, min(50, n), frames.echo_handshake, frames.deflate)
+    await asyncio.sleep(settle)
     before = rss_kib(pid)
-    clients: list[Client] = []
-    for i in range(0, n, 100):
-        clients += await asyncio.gather(*(connect(port) for _ in range(min(100, n - i))))
-    await asyncio.sleep(0.5)
-    after = rss_kib(pid)
-    await _close_all(clients + warm)
-    await asyncio.sleep(0.3)
+    conns: list[Conn] = []
+    try:
+        conns = await connect_many(port, n, frames.echo_handshake, frames.deflate)
+        await asyncio.sleep(settle)
+        after = rss_kib(pid)
+    finally:
+        await close_all(conns + warm, frames)
     return (after - before) / n
 
 
-async def broadcast(port: int, n: int, rounds: int) -> float:
-    """Deliveries per second: one message to ``n`` clients, ``rounds`` times, each round waited for."""
-    clients: list[Client] = []
-    for i in range(0, n, 100):
-        clients += await asyncio.gather(*(connect(port) for _ in range(min(100, n - i))))
+async def broadcast(port: int, frames: Frames, runs: int, seconds: float, n: int) -> list[float]:
+    """Deliveries per second: the control connection asks, the server sends one message to ``n`` clients.
+
+    Rounds follow one another for ``seconds``; each waits until every client has its message.
+    """
     loop = asyncio.get_running_loop()
+    conns = await connect_many(port, n, frames.echo_handshake, frames.deflate)
+    control: Conn | None = None
+    results = []
     try:
-        remaining = [0]
-        round_done: list[asyncio.Future[None]] = [loop.create_future()]
+        control = await connect(port, frames.control_handshake)
+        state: dict[str, Any] = {"remaining": 0, "done": loop.create_future()}
 
-        def on_frame() -> None:
-            remaining[0] -= 1
-            if remaining[0] == 0 and not round_done[0].done():
-                round_done[0].set_result(None)
+        def on_messages(k: int) -> None:
+            state["remaining"] -= k
+            if state["remaining"] <= 0 and not state["done"].done():
+                state["done"].set_result(None)
 
-        for client in clients:
-            client.on_frame = on_frame
-        start = time.perf_counter()
-        for _ in range(rounds):
-            remaining[0] = n
-            round_done[0] = loop.create_future()
-            clients[0].t.write(BCAST)
-            await asyncio.wait_for(round_done[0], 30)
-        return n * rounds / (time.perf_counter() - start)
+        for conn in conns:
+            conn.on_messages = on_messages
+        for _ in range(runs):
+            rounds = 0
+            start = time.perf_counter()
+            stop_at = start + seconds
+            while time.perf_counter() < stop_at and rounds < 100_000:
+                state["remaining"] = n
+                state["done"] = loop.create_future()
+                control.t.write(frames.trigger)
+                await asyncio.wait_for(state["done"], WAIT)
+                rounds += 1
+            results.append(n * rounds / (time.perf_counter() - start))
     finally:
-        await _close_all(clients)
+        await close_all(conns + ([control] if control else []), frames)
+    return results
 
 
-def use_uvloop() -> str:
-    try:
-        import uvloop
-    except ImportError:
-        return "asyncio"
-    uvloop.install()
-    return "uvloop"
+async def main(args: argparse.Namespace) -> dict[str, list[float]]:
+    frames = Frames(args.deflate)
+    results: dict[str, list[float]] = {}
+    for scenario in args.scenarios.split(","):
+        if scenario == "idle memory":
+            if not args.pid:
+                raise SystemExit("idle memory needs --pid")
+            results[scenario] = [await idle_memory(args.port, frames, args.pid, args.idle)]
+        elif scenario == "rtt":
+            results[scenario] = await echo_scenario(
+                args.port, frames, args.runs, args.seconds, 1, frames.small, 1
+            )
+        elif scenario == "pipelined":
+            results[scenario] = await echo_scenario(
+                args.port, frames, args.runs, args.seconds, 1, frames.small, args.in_flight
+            )
+        elif scenario == "100 conns":
+            results[scenario] = await echo_scenario(
+                args.port, frames, args.runs, args.seconds, args.conns, frames.small, 1
+            )
+        elif scenario == "1 MiB echo":
+            rates = await echo_scenario(args.port, frames, args.runs, args.seconds, 1, frames.big, 1)
+            results[scenario] = [r * len(BLOB) / (1 << 20) for r in rates]
+        elif scenario == "handshakes":
+            results[scenario] = [await handshakes(args.port, frames, args.seconds) for _ in range(args.runs)]
+        elif scenario == "broadcast":
+            results[scenario] = await broadcast(args.port, frames, args.runs, args.seconds, args.bcast)
+        else:
+            raise SystemExit(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+    return results
 
 
-def pin(core: int) -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {core})
+def cli(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--pid", type=int, default=0, help="the server's pid (idle memory reads its RSS)")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--deflate", action="store_true")
+    parser.add_argument("--in-flight", type=int, default=100, help="pipelined: messages in flight")
+    parser.add_argument("--conns", type=int, default=100, help="connections of '100 conns'")
+    parser.add_argument("--idle", type=int, default=2000, help="idle memory: connections")
+    parser.add_argument("--bcast", type=int, default=1000, help="broadcast: receiving connections")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop")
+    parser.add_argument("--core", type=int, default=LOADGEN_CORE)
+    args = parser.parse_args(argv)
+    pin(args.core)
+    limit = raise_nofile()
+    needed = max(args.idle + 50, args.bcast + 1, args.conns) + 64
+    if limit < needed:
+        raise SystemExit(f"RLIMIT_NOFILE is {limit}, {needed} needed: lower --idle / --bcast")
+    results = run(main(args), args.loop)
+    print(json.dumps({"loop": args.loop, "results": results}))
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,41 +1,63 @@
-"""Runs every contender through every scenario in one go; prints tables and writes RESULTS.md.
+"""Runs every contender through every scenario in one go; prints the tables and writes RESULTS.md.
 
-    python benchmarks/run.py [--runs 3] [--seconds 1] [--loops asyncio,uvloop] [--quick] [--no-write]
+    python benchmarks/run.py                       # what `make bench` runs (about 6 minutes)
+    python benchmarks/run.py --only wsevents,websockets --loops asyncio --no-write
+    python benchmarks/run.py --profile             # cProfile of the wsevents echo server (rtt, pipelined)
 
-Servers (benchmarks/servers.py) run pinned to core 0, the load generator
-(benchmarks/loadgen.py, uvloop) in this process pinned to core 1. Figures are
-medians of ``--runs`` runs; ratios are to websockets with the same loop.
+Each server (benchmarks/serve.py NAME) runs in its own process pinned to core 0; the
+load generator (benchmarks/loadgen.py, one program for every server) runs in another
+process pinned to core 1. Figures are medians of ``--runs`` runs of ``--seconds`` each;
+ratios are to websockets in the same table. See benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import atexit
 import json
 import os
-import platform
+import shutil
+import signal
 import statistics
+import struct
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from importlib import metadata
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import loadgen  # noqa: E402
 
-CONTENDERS: list[tuple[str, str, dict[str, str]]] = [
-    # (label, server name, environment)
-    ("wsevents (C speed-up)", "wsevents", {}),
-    ("wsevents (pure Python)", "wsevents", {"WSEVENTS_NO_SPEEDUPS": "1"}),
-    ("websockets", "websockets", {}),
-    ("aiohttp", "aiohttp", {}),
-    ("picows", "picows", {}),
-    ("raw limit", "raw", {}),
+from common import LOADGEN_CORE, machine, pin, raise_nofile, source_commit, versions  # noqa: E402
+
+PURE = {"WSEVENTS_NO_SPEEDUPS": "1"}
+
+
+@dataclass
+class Contender:
+    label: str
+    server: str  # a name of contenders.MODULES
+    env: dict[str, str] = field(default_factory=dict)
+    #: wsevents only: whether its compiled path must (True) or must not (False) be in use.
+    speedups: bool | None = None
+    style: str = "event"
+
+
+#: The contenders of the server tables, in order. ``wsevents`` is the pure-Python path;
+#: ``wsevents-c`` (the compiled path: the same server without WSEVENTS_NO_SPEEDUPS) joins
+#: when wsevents._speedups is built, and is left out (with a note) when it is not.
+CONTENDERS = [
+    Contender("wsevents", "wsevents", PURE, speedups=False),
+    Contender("wsevents-c", "wsevents", {}, speedups=True),
+    Contender("websockets", "websockets"),
+    Contender("aiohttp", "aiohttp"),
+    Contender("picows", "picows"),
+    Contender("raw limit", "raw"),
 ]
+#: (scenario, unit, higher is better)
 SCENARIOS = [
     ("rtt", "msgs/s", True),
     ("pipelined", "msgs/s", True),
@@ -45,135 +67,403 @@ SCENARIOS = [
     ("idle memory", "KiB/conn", False),
     ("broadcast", "deliveries/s", True),
 ]
+STYLE_SCENARIOS = ["rtt", "pipelined", "100 conns", "1 MiB echo"]
+COMPRESSION_SCENARIOS = ["rtt", "pipelined", "1 MiB echo", "handshakes", "idle memory"]
+CLIENT_COLUMNS = [("rtt", "msgs/s", True), ("big", "MiB/s", True)]
+#: Scenario 8: (label, library, environment, required speed-ups)
+CLIENTS = [
+    ("wsevents", "wsevents", PURE, False),
+    ("wsevents-c", "wsevents", {}, True),
+    ("websockets", "websockets", {}, None),
+    ("aiohttp", "aiohttp", {}, None),
+    ("picows", "picows", {}, None),
+]
+BASE = "websockets"
+
+_live: list[subprocess.Popen[bytes]] = []
+
+
+class Failed(Exception):
+    pass
 
 
 class Server:
-    def __init__(self, name: str, env: dict[str, str], uvloop: bool) -> None:
-        self.port_file = Path(f"/tmp/wsevents-bench-{os.getpid()}-{name}.port")
-        self.port_file.unlink(missing_ok=True)
-        args = [sys.executable, str(HERE / "servers.py"), name, str(self.port_file)] + (
-            ["--uvloop"] if uvloop else []
-        )
-        self.proc = subprocess.Popen(args, env={**os.environ, **env}, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 20
-        while not (self.port_file.exists() and self.port_file.read_text()):
-            if time.time() > deadline or self.proc.poll() is not None:
-                raise RuntimeError(f"server {name} did not start")
+    """One contender's server process, pinned to core 0; ``stop()`` (or exit) ends it."""
+
+    def __init__(
+        self,
+        name: str,
+        loop: str,
+        env: dict[str, str] | None = None,
+        *,
+        compression: bool = False,
+        style: str = "event",
+        profile: str | None = None,
+    ) -> None:
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix="wsevents-bench-")
+        self.port_file = os.path.join(self.dir, "port.json")
+        self.log = os.path.join(self.dir, "server.log")
+        args = [sys.executable, str(HERE / "serve.py"), name, "--port-file", self.port_file, "--loop", loop]
+        args += ["--style", style] + (["--compression"] if compression else [])
+        args += ["--profile", profile] if profile else []
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                args, env={**os.environ, **(env or {})}, stdout=log, stderr=log, start_new_session=True
+            )
+        _live.append(self.proc)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(self.port_file):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                log = self.tail()
+                self.stop()
+                raise Failed(f"server {name} did not start:\n{log}")
             time.sleep(0.02)
-        self.port = int(self.port_file.read_text())
+        info = json.loads(Path(self.port_file).read_text())
+        self.port: int = info["port"]
+        self.pid: int = info["pid"]
+        self.speedups: bool | None = info["speedups"]
+
+    def tail(self) -> str:
+        try:
+            return Path(self.log).read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.port_file.unlink(missing_ok=True)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc in _live:
+            _live.remove(self.proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
-def median_of(runs: int, make: Callable[[], Awaitable[float]]) -> float:
-    return statistics.median(asyncio.run(make()) for _ in range(runs))
+@atexit.register
+def _kill_servers() -> None:
+    for proc in list(_live):
+        if proc.poll() is None:
+            proc.kill()
 
 
-def measure(server: Server, args: argparse.Namespace) -> dict[str, float]:
-    port, s, runs = server.port, args.seconds, args.runs
-    n_idle, n_bcast, rounds = (100, 50, 5) if args.quick else (2000, 1000, 20)
-    return {
-        "rtt": median_of(runs, lambda: loadgen.rtt(port, s)),
-        "pipelined": median_of(runs, lambda: loadgen.pipelined(port, s)),
-        "100 conns": median_of(runs, lambda: loadgen.many(port, s)),
-        "1 MiB echo": median_of(runs, lambda: loadgen.big(port, s)),
-        "handshakes": median_of(runs, lambda: loadgen.handshakes(port, s)),
-        "idle memory": asyncio.run(loadgen.idle_memory(port, server.proc.pid, n_idle)),
-        "broadcast": median_of(runs, lambda: loadgen.broadcast(port, n_bcast, rounds)),
-    }
+def _run_json(args: list[str], env: dict[str, str] | None, timeout: float) -> Any:
+    done = subprocess.run(
+        args, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        raise Failed(f"{' '.join(args[1:3])} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def client_side(
-    args: argparse.Namespace, uvloop: bool, compression: bool = False
-) -> dict[str, dict[str, float]]:
-    """Scenario 8: each client against a picows server (uvloop), the fastest server here."""
-    results: dict[str, dict[str, float]] = {}
-    libs = ["wsevents", "websockets", "aiohttp", "picows"]
-    if compression:
-        libs = ["wsevents", "websockets"]
-    for lib in libs:
-        name = lib if compression else "picows"
-        env = {"BENCH_COMPRESSION": "1"} if compression else {}
-        server = Server(name, env, uvloop=not compression)
-        try:
-            samples: list[dict[str, float]] = []
-            for _ in range(args.runs):
-                out = subprocess.run(
-                    [sys.executable, str(HERE / "clients.py"), lib, str(server.port), str(args.seconds)]
-                    + (["--uvloop"] if uvloop else []),
-                    capture_output=True,
-                    text=True,
-                    timeout=120,
-                    env={**os.environ, **env},
-                    check=True,
-                )
-                samples.append(json.loads(out.stdout))
-            results[lib] = {k: statistics.median(s[k] for s in samples) for k in samples[0]}
-        finally:
-            server.stop()
-    return results
+def loadgen(server: Server, scenarios: list[str], args: argparse.Namespace, *, deflate: bool = False) -> Any:
+    cmd = [sys.executable, str(HERE / "loadgen.py"), "--port", str(server.port), "--pid", str(server.pid)]
+    cmd += ["--scenarios", ",".join(scenarios), "--runs", str(args.runs), "--seconds", str(args.seconds)]
+    cmd += ["--idle", str(args.idle), "--bcast", str(args.bcast), "--conns", str(args.conns)]
+    cmd += ["--in-flight", str(args.in_flight)] + (["--deflate"] if deflate else [])
+    budget = 60 + len(scenarios) * args.runs * (args.seconds + 10)
+    out = _run_json(cmd, None, budget)
+    return out["results"]
 
 
-def fmt(value: float, unit: str) -> str:
+def medians(results: dict[str, list[float]]) -> dict[str, float]:
+    return {k: statistics.median(v) for k, v in results.items()}
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
     if unit == "KiB/conn":
         return f"{value:.1f}"
     return f"{value:,.0f}"
 
 
-def table(rows: dict[str, dict[str, float]], columns: list[tuple[str, str, bool]], base: str) -> list[str]:
+def table(
+    rows: dict[str, dict[str, float]], columns: list[tuple[str, str, bool]], base: str = BASE
+) -> list[str]:
+    """A Markdown table; each cell is the median and, but in the base row, its ratio to the base row."""
     lines = [
         "| contender | " + " | ".join(f"{c} ({u})" for c, u, _ in columns) + " |",
-        "|---|" + "---|" * len(columns),
+        "|---|" + "---:|" * len(columns),
     ]
     for label, values in rows.items():
         cells = []
         for col, unit, higher_better in columns:
             v = values.get(col)
-            if v is None:
-                cells.append("—")
-                continue
             ref = rows.get(base, {}).get(col)
-            ratio = ""
-            if ref and label != base:
-                r = v / ref if higher_better else ref / v if v else 0.0
-                ratio = f" ({r:.2f}×)"
-            cells.append(fmt(v, unit) + ratio)
+            cell = fmt(v, unit)
+            if v is not None and ref and v > 0 and label != base:
+                cell += f" ({(v / ref if higher_better else ref / v):.2f}×)"
+            cells.append(cell)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 
-def versions() -> str:
-    out = []
-    for dist in ("wsevents", "websockets", "aiohttp", "picows", "uvloop"):
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.started = time.monotonic()
+        self.failures: list[str] = []
+        self.notes: list[str] = []
+        self.raw: dict[str, Any] = {}
+        self.only = {s for s in args.only.split(",") if s}
+
+    def wanted(self, label: str) -> bool:
+        return not self.only or label in self.only
+
+    def log(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.started:5.0f} s] {text}", flush=True)
+
+    def fail(self, what: str, error: BaseException) -> None:
+        self.failures.append(f"{what}: {error}")
+        self.log(f"FAILED {what}: {error}")
+
+    def measure(
+        self, c: Contender, loop: str, scenarios: list[str], *, compression: bool = False
+    ) -> dict[str, float] | None:
+        what = f"{c.label} ({loop}{', compression' if compression else ''}, {c.style} style)"
         try:
-            out.append(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            out.append(f"{dist} (not installed)")
-    return ", ".join(out)
+            with Server(c.server, loop, c.env, compression=compression, style=c.style) as server:
+                if c.speedups is not None and server.speedups != c.speedups:
+                    if c.speedups:
+                        self.notes.append(f"{c.label} left out: wsevents._speedups is not built here.")
+                        return None
+                    raise Failed("WSEVENTS_NO_SPEEDUPS=1 did not turn the compiled path off")
+                figures = medians(loadgen(server, scenarios, self.args, deflate=compression))
+        except (Failed, subprocess.TimeoutExpired, OSError, ValueError) as exc:
+            self.fail(what, exc)
+            return None
+        self.log(f"{loop:8} {c.label:22} " + "  ".join(f"{k}={v:,.1f}" for k, v in figures.items()))
+        return figures
+
+    def servers(self, loop: str) -> dict[str, dict[str, float]]:
+        rows: dict[str, dict[str, float]] = {}
+        for c in CONTENDERS:
+            if self.wanted(c.label):
+                figures = self.measure(c, loop, [s for s, _, _ in SCENARIOS])
+                if figures is not None:
+                    rows[c.label] = figures
+        return rows
+
+    def styles(self, event_rows: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        rows = {}
+        if "wsevents" in event_rows:
+            rows["wsevents, event style"] = {k: event_rows["wsevents"][k] for k in STYLE_SCENARIOS}
+        figures = self.measure(
+            Contender("wsevents", "wsevents", PURE, False, "async"), "asyncio", STYLE_SCENARIOS
+        )
+        if figures is not None:
+            rows["wsevents, async style"] = figures
+        return rows
+
+    def compression(self, off_rows: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        rows = {}
+        for c in CONTENDERS:
+            if c.label not in ("wsevents", "websockets") or not self.wanted(c.label):
+                continue
+            if c.label in off_rows:
+                rows[f"{c.label}, off"] = {k: off_rows[c.label][k] for k in COMPRESSION_SCENARIOS}
+            figures = self.measure(c, "asyncio", COMPRESSION_SCENARIOS, compression=True)
+            if figures is not None:
+                rows[f"{c.label}, on"] = figures
+        return rows
+
+    def clients(self, loop: str) -> dict[str, dict[str, float]]:
+        """Scenario 8: every client against the raw-limit server (uvloop); the load generator is the limit."""
+        rows: dict[str, dict[str, float]] = {}
+        args = self.args
+        try:
+            server = Server("raw", "uvloop")
+        except Failed as exc:
+            self.fail("raw-limit server for the clients", exc)
+            return rows
+        with server:
+            for label, lib, env, need in CLIENTS:
+                if not self.wanted(label):
+                    continue
+                if need and not self.speedups_built():
+                    continue
+                cmd = [
+                    sys.executable,
+                    str(HERE / "client.py"),
+                    lib,
+                    "--port",
+                    str(server.port),
+                    "--loop",
+                    loop,
+                ]
+                cmd += ["--runs", str(args.runs), "--seconds", str(args.seconds)]
+                try:
+                    rows[label] = medians(_run_json(cmd, env, 60 + 2 * args.runs * (args.seconds + 10)))
+                except (Failed, subprocess.TimeoutExpired, ValueError) as exc:
+                    self.fail(f"{label} client ({loop})", exc)
+                    continue
+                self.log(
+                    f"{loop:8} {label + ' client':22} "
+                    + "  ".join(f"{k}={v:,.1f}" for k, v in rows[label].items())
+                )
+            if not self.only or "raw limit" in self.only:
+                try:
+                    figures = medians(loadgen(server, ["rtt", "1 MiB echo"], args))
+                    rows["load generator (limit)"] = {"rtt": figures["rtt"], "big": figures["1 MiB echo"]}
+                except (Failed, subprocess.TimeoutExpired, ValueError) as exc:
+                    self.fail("load generator against the raw-limit server", exc)
+        return rows
+
+    _built: bool | None = None
+
+    def speedups_built(self) -> bool:
+        if self._built is None:
+            code = "import wsevents.protocol._mask as m; print(int(m.SPEEDUPS))"
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+            self._built = out.stdout.strip() == "1"
+        return self._built
+
+    def run(self) -> str:
+        args = self.args
+        loops = args.loops.split(",")
+        load_before = os.getloadavg()
+        sections: list[str] = []
+        main_rows: dict[str, dict[str, dict[str, float]]] = {}
+        for loop in loops:
+            rows = main_rows[loop] = self.servers(loop)
+            self.raw[f"servers/{loop}"] = rows
+            sections += [f"### Servers, {loop} loop (scenarios 1-7)", "", *table(rows, SCENARIOS), ""]
+        if not args.no_clients:
+            for loop in loops:
+                rows = self.clients(loop)
+                self.raw[f"clients/{loop}"] = rows
+                sections += [
+                    f"### Clients, {loop} loop"
+                    " (scenario 8: each client against the raw-limit server on uvloop)",
+                    "",
+                    *table(rows, CLIENT_COLUMNS),
+                    "",
+                ]
+        if not args.no_compression and "asyncio" in main_rows:
+            rows = self.compression(main_rows["asyncio"])
+            self.raw["compression/asyncio"] = rows
+            cols = [c for c in SCENARIOS if c[0] in COMPRESSION_SCENARIOS]
+            sections += [
+                "### permessage-deflate off and on (servers, asyncio loop;"
+                " ratios to websockets with the same setting)",
+                "",
+                *table({k: v for k, v in rows.items() if k.endswith("off")}, cols, "websockets, off"),
+                *table({k: v for k, v in rows.items() if k.endswith("on")}, cols, "websockets, on")[2:],
+                "",
+            ]
+        if not args.no_styles and self.wanted("wsevents") and "asyncio" in main_rows:
+            rows = self.styles(main_rows["asyncio"])
+            self.raw["styles/asyncio"] = rows
+            cols = [c for c in SCENARIOS if c[0] in STYLE_SCENARIOS]
+            sections += [
+                "### wsevents server styles (pure Python, asyncio loop; ratios to the event style)",
+                "",
+                *table(rows, cols, "wsevents, event style"),
+                "",
+            ]
+        elapsed = time.monotonic() - self.started
+        load_after = os.getloadavg()
+        cmdline = " ".join(["python benchmarks/run.py", *sys.argv[1:]]).strip()
+        header = [
+            f"## Benchmarks — {time.strftime('%Y-%m-%d %H:%M %Z')}",
+            "",
+            f"`{cmdline}`{' (what `make bench` runs)' if not sys.argv[1:] else ''}, {elapsed:.0f} s in all.",
+            "",
+            f"- Machine: {machine()}.",
+            f"- Versions: {versions()}.",
+            f"- wsevents source: commit {source_commit()}.",
+            f"- Load average (1 min) at the start {load_before[0]:.2f}, at the end {load_after[0]:.2f}"
+            " (anything else running on the two cores shows up in the figures).",
+            f"- Medians of {args.runs} runs of {args.seconds:g} s each (idle memory: one run). In each cell,"
+            " (×) is the ratio to websockets in the same table, written so that above 1 is better than"
+            " websockets (for idle memory: websockets' figure divided by the contender's).",
+            "- Servers on core 0, the load generator (benchmarks/loadgen.py: raw asyncio Protocol"
+            " client on uvloop, pre-built pre-masked frames) on core 1; all traffic on 127.0.0.1.",
+            (
+                "- Idle CPUs kept polling during the run (PM QoS request: /dev/cpu_dma_latency = 0,"
+                " dropped at exit), so that serial round trips do not measure the VM's vCPU wake-up."
+                if args.polling
+                else "- Idle CPUs were allowed to halt (no /dev/cpu_dma_latency request): on a VM,"
+                " rtt then includes the vCPU wake-up and varies with the machine's other load."
+            ),
+            "- Compression is off for every library in every table but the permessage-deflate one.",
+            f"- Counts: idle memory over {args.idle:,} connections, broadcast to {args.bcast:,},"
+            f" pipelined with {args.in_flight} in flight, '100 conns' with {args.conns} connections;"
+            " keepalive pings off for every library.",
+            "- wsevents = the pure-Python path (WSEVENTS_NO_SPEEDUPS=1), event-style server;"
+            " wsevents-c = the same with the compiled speed-up (masking) in use.",
+            *[f"- {note}" for note in dict.fromkeys(self.notes)],
+            *[f"- **Failed:** {f.splitlines()[0]}" for f in self.failures],
+            "",
+        ]
+        return "\n".join(header + sections)
 
 
-def commit() -> str:
+def keep_cpus_polling() -> bool:
+    """Ask the kernel to keep idle CPUs polling instead of halting, for as long as this process lives.
+
+    A PM QoS request (``/dev/cpu_dma_latency`` = 0, as ``pyperf system tune`` and tuned's
+    latency-performance profile make): idle CPUs stay in the polling idle state. On a VM a halted
+    vCPU takes tens of microseconds to wake, which serial round trips would otherwise measure
+    (here: the raw limit's rtt is about 12,500/s with halting, 84,000/s with polling), and which
+    varies with whatever else runs on the machine. The kernel drops the request when the file is
+    closed, at the latest when this process exits. Needs root; without it nothing changes.
+    """
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=HERE, timeout=10)
-        return out.stdout.strip() or "unknown"
+        fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
     except OSError:
-        return "unknown"
+        return False
+    try:
+        os.write(fd, struct.pack("i", 0))
+    except OSError:
+        os.close(fd)
+        return False
+    _held_fds.append(fd)
+    return True
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; Linux {platform.release()}"
+_held_fds: list[int] = []
+
+
+def write_results(text: str) -> None:
+    results = HERE / "RESULTS.md"
+    current = results.read_text() if results.exists() else "# Benchmark results\n"
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    block = f"{start}\n{text}\n{end}"
+    if start in current and end in current:
+        before, _, rest = current.partition(start)
+        _, _, after = rest.partition(end)
+        current = before + block + after
+    else:
+        title, _, rest = current.partition("\n")
+        current = f"{title}\n\n{block}\n{rest}"
+    results.write_text(current)
+
+
+def profile(args: argparse.Namespace) -> None:
+    """cProfile of the wsevents echo server (pure Python, event style, asyncio) under rtt and pipelined."""
+    import pstats
+
+    for scenario in ("rtt", "pipelined"):
+        folder = tempfile.mkdtemp(prefix="wsevents-profile-")
+        out = os.path.join(folder, f"{scenario}.prof")
+        try:
+            with Server("wsevents", "asyncio", PURE, profile=out) as server:
+                figures = loadgen(server, [scenario], argparse.Namespace(**{**vars(args), "runs": 1}))
+            print(f"\n## {scenario}: {figures[scenario][0]:,.0f} msgs/s under cProfile, {args.seconds:g} s")
+            pstats.Stats(out).strip_dirs().sort_stats("tottime").print_stats(args.top)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,91 +473,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--loops", default="asyncio,uvloop")
-    parser.add_argument("--only", default="", help="comma-separated server names to run")
-    parser.add_argument("--quick", action="store_true", help="tiny counts, for the CI smoke test")
-    parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
-    parser.add_argument("--json", metavar="FILE", help="also write the raw figures as JSON")
+    parser.add_argument(
+        "--only", default="", help="comma-separated contender labels (e.g. wsevents,websockets)"
+    )
+    parser.add_argument("--idle", type=int, default=2000, help="idle memory: connections")
+    parser.add_argument("--bcast", type=int, default=1000, help="broadcast: receiving connections")
+    parser.add_argument("--conns", type=int, default=100, help="connections of the '100 conns' scenario")
+    parser.add_argument("--in-flight", type=int, default=100, help="pipelined: messages in flight")
+    parser.add_argument("--quick", action="store_true", help="tiny counts (CI smoke test): 1 run of 0.1 s")
+    parser.add_argument("--no-clients", action="store_true", help="skip scenario 8")
+    parser.add_argument("--no-compression", action="store_true", help="skip the permessage-deflate table")
+    parser.add_argument("--no-styles", action="store_true", help="skip the wsevents style table")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument(
+        "--allow-idle", action="store_true", help="let idle CPUs halt (no /dev/cpu_dma_latency request)"
+    )
+    parser.add_argument("--profile", action="store_true", help="profile the wsevents server instead")
+    parser.add_argument("--top", type=int, default=15, help="--profile: functions shown")
     args = parser.parse_args(argv)
-    started = time.time()
-    loadgen.pin(1)
-    generator_loop = loadgen.use_uvloop()
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    only = {s for s in args.only.split(",") if s}
-    report: list[str] = []
-    raw: dict[str, Any] = {}
-    for loop in args.loops.split(","):
-        rows: dict[str, dict[str, float]] = {}
-        for label, name, env in CONTENDERS:
-            if only and name not in only:
-                continue
-            server = Server(name, env, uvloop=loop == "uvloop")
-            try:
-                rows[label] = measure(server, args)
-            finally:
-                server.stop()
-            print(
-                f"[{time.time() - started:5.0f} s] {loop:8} {label:24} "
-                + "  ".join(
-                    f"{k}={fmt(v, u)}" for (k, u, _), v in zip(SCENARIOS, rows[label].values(), strict=True)
-                ),
-                flush=True,
-            )
-        raw[loop] = rows
-        report += [f"### Servers, {loop} loop (scenarios 1-7)", "", *table(rows, SCENARIOS, "websockets"), ""]
-        if not only:
-            clients = client_side(args, uvloop=loop == "uvloop")
-            raw[f"clients-{loop}"] = clients
-            report += [
-                f"### Clients, {loop} loop (scenario 8, against a picows server on uvloop)",
-                "",
-                *table(clients, [("rtt", "msgs/s", True), ("big", "MiB/s", True)], "websockets"),
-                "",
-            ]
-    if not only:
-        compressed = client_side(args, uvloop=True, compression=True)
-        raw["compression"] = compressed
-        report += [
-            "### With permessage-deflate on (each client against its own library's server, uvloop)",
-            "",
-            *table(compressed, [("rtt", "msgs/s", True), ("big", "MiB/s", True)], "websockets"),
-            "",
-        ]
-    elapsed = time.time() - started
-    header = [
-        f"## Benchmarks — {time.strftime('%Y-%m-%d')}",
-        "",
-        f"`python benchmarks/run.py --runs {args.runs} --seconds {args.seconds}` (`make bench`)",
-        f"on {machine()}.",
-        f"Versions: {versions()}; wsevents commit {commit()}.",
-        f"Load generator: benchmarks/loadgen.py on {generator_loop}, pinned to core 1;",
-        "servers pinned to core 0. Medians of the runs; (×) = ratio to websockets in the same table",
-        "(for idle memory, websockets' figure divided by the contender's: higher is better).",
-        "Compression is off for every library in the server and client tables",
-        "(the load generator offers none).",
-        f"The whole run took {elapsed:.0f} s.",
-        "",
-    ]
-    text = "\n".join(header + report)
-    print("\n" + text)
+    if args.quick:
+        args.runs, args.seconds, args.idle, args.bcast, args.conns, args.in_flight = 1, 0.1, 50, 20, 10, 10
+    pin(LOADGEN_CORE)  # this process mostly waits; keep it off the servers' core
+    raise_nofile()
+    args.polling = not args.quick and not args.allow_idle and keep_cpus_polling()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.profile:
+        profile(args)
+        return 0
+    bench = Bench(args)
+    text = bench.run()
+    print("\n" + text, flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(raw, indent=1))
+        Path(args.json).write_text(json.dumps({"figures": bench.raw, "failures": bench.failures}, indent=1))
     if not args.no_write:
-        results = HERE / "RESULTS.md"
-        current = results.read_text() if results.exists() else "# Benchmark and soak results\n"
-        start_marker, end_marker = "<!-- bench:start -->", "<!-- bench:end -->"
-        block = f"{start_marker}\n{text}\n{end_marker}"
-        if start_marker in current:
-            before, _, rest = current.partition(start_marker)
-            _, _, after = rest.partition(end_marker)
-            current = before + block + after
-        else:
-            title, _, rest = current.partition("\n")
-            current = f"{title}\n\n{block}\n{rest}"
-        results.write_text(current)
-    return 0
+        write_results(text)
+    return 1 if bench.failures else 0
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ class Client:
         self.seq = 0
         self.pending: dict[int, float] = {}
         self.conn: wsevents.Connection | None = None
+        self.leaving = False
 
     async def start(self) -> None:
         conn = await wsevents.connect(
@@ -88,7 +89,12 @@ class Client:
         )
         conn.on("text", self.on_text)
         conn.on("error", lambda exc: None)
+        conn.on("close", self.on_close)
         self.conn = conn
+
+    def on_close(self, code: int, reason: str) -> None:
+        if not self.leaving:
+            self.load.dropped.append((code, reason))
 
     def on_text(self, text: str) -> None:
         seq = int(text.split(":", 2)[1])
@@ -112,6 +118,7 @@ class Client:
         deadline = time.perf_counter() + timeout
         while self.pending and time.perf_counter() < deadline:
             await asyncio.sleep(0.01)
+        self.leaving = True
         if self.conn is not None:
             await asyncio.wait_for(self.conn.close(1000), timeout)
 
@@ -128,6 +135,7 @@ class Load:
         self.samples: list[tuple[float, int, int]] = []  # (t, rss KiB, open connections)
         self.churned = 0
         self.next_id = 0
+        self.dropped: list[tuple[int, str]] = []  # connections closed without the load asking
 
     def new_client(self) -> Client:
         self.next_id += 1
@@ -149,6 +157,12 @@ class Load:
             if elapsed >= next_sample:
                 self.samples.append((round(elapsed, 1), rss_kib(self.server_pid), len(clients)))
                 next_sample += args.sample
+                print(
+                    f"[{elapsed:6.1f} s] server RSS {self.samples[-1][1] / 1024:.1f} MiB, "
+                    f"{len(clients)} connections, sent {self.sent}, received {self.received}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if args.churn and elapsed >= next_churn:
                 next_churn += args.churn_every
                 count = max(1, int(len(clients) * args.churn))
@@ -178,6 +192,8 @@ class Load:
             "received": self.received,
             "lost": self.sent - self.received,
             "unexpected": self.unexpected,
+            "dropped": len(self.dropped),
+            "dropped_codes": sorted({code for code, _ in self.dropped}),
             "p50_ms": round(statistics.median(lat) * 1000, 2),
             "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 2),
             "rss_kib": self.samples,
@@ -228,14 +244,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"sent {result['sent']}, received {result['received']}, lost {result['lost']}, "
-            f"unexpected {result['unexpected']}"
+            f"unexpected {result['unexpected']}, connections dropped {result['dropped']}"
         )
         print(f"round trip p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
         print(
             "server RSS (KiB) over time: " + ", ".join(f"{t:.0f}s={rss}" for t, rss, _ in result["rss_kib"])
         )
         print(f"RSS growth after warm-up: {result['rss_growth_after_warmup_kib']} KiB")
-    return 0 if result["lost"] == 0 and result["unexpected"] == 0 else 1
+    return 0 if result["lost"] == 0 and result["unexpected"] == 0 and result["dropped"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,80 @@
+"""wsevents: the echo server in event style (used in the tables) or async style.
+
+Event style, as in nodejs-websocket: ``conn.on("text", conn.send_text)``, so a text message
+goes from the core's parser to the send without a task switch, and a ``"binary"`` listener
+that reads the message's ``InStream`` whole and sends it back (no task per connection).
+Async style: one task per connection doing ``async for message in conn: await
+conn.send(message)``. The event style is the faster on rtt and 100 connections, the async
+style on pipelined (run.py's style table shows both).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from common import BCAST_TEXT, BLOB, CONTROL_PATH, MAX_SIZE, TEXT
+
+
+def _options(compression: bool) -> dict[str, Any]:
+    return {"compression": compression, "max_buffer_length": MAX_SIZE, "ping_interval": None}
+
+
+async def serve(ready: Callable[[int], None], *, compression: bool, style: str = "event") -> None:
+    import wsevents
+
+    def broadcast(_: object) -> None:
+        if hasattr(server, "broadcast"):
+            server.broadcast(BCAST_TEXT)
+        else:  # before Server.broadcast existed
+            for other in server.connections:
+                other.send_text(BCAST_TEXT)
+
+    async def echo_async(conn: wsevents.Connection) -> None:
+        try:
+            async for message in conn:
+                await conn.send(message)
+        except wsevents.ConnectionClosed:
+            pass
+
+    def on_connection(conn: wsevents.Connection) -> None:
+        conn.on("error", lambda exc: None)
+        if conn.path == CONTROL_PATH:
+            conn.on("text", broadcast)
+        elif style == "event":
+            conn.on("text", conn.send_text)
+
+            async def on_binary(stream: wsevents.InStream) -> None:  # a coroutine listener runs as a task
+                conn.send_binary(await stream.read())
+
+            conn.on("binary", on_binary)
+        elif style == "async":
+            conn.on("connect", lambda: echo_async(conn))
+        else:
+            raise ValueError(f"unknown style {style!r}")
+
+    server = wsevents.create_server(on_connection, **_options(compression))
+    await server.listen(0, "127.0.0.1")
+    ready(server.port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        server.close()
+
+
+async def client(url: str, scenario: str, seconds: float, max_count: int) -> float:
+    import wsevents
+
+    message: str | bytes = TEXT if scenario == "rtt" else BLOB
+    async with wsevents.connect(url, **_options(False)) as conn:
+        count = 0
+        start = time.perf_counter()
+        stop_at = start + seconds
+        while count < max_count and time.perf_counter() < stop_at:
+            await conn.send(message)
+            await conn.recv()
+            count += 1
+        elapsed = time.perf_counter() - start
+    return count / elapsed if scenario == "rtt" else count * len(BLOB) / elapsed / (1 << 20)
