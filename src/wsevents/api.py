@@ -46,7 +46,13 @@ def create_server(
     (each with its default in the options table of ``docs/reference.md``).
 
     Raises:
-        TypeError: an unknown option (named in the message).
+        TypeError: an unknown option (named in the message, with what was
+            probably meant: ``port`` goes to :meth:`Server.listen`), or an
+            option value of the wrong type.
+        ValueError: an option value out of range or malformed (e.g. a
+            subprotocol that is not a token).
+        FileNotFoundError: ``certfile`` or ``keyfile`` does not exist (named).
+        ssl.SSLError: the certificate or key cannot be used (the files named).
     """
     opts, cb = _split(options, callback)
     server = Server(merge_options(ServerOptions, opts, kwargs), get_loop())
@@ -70,9 +76,16 @@ def connect(
     Options: ``extra_headers``, ``protocols``, ``ssl``, ``host``, ``port``
     and the options common to both sides (see :func:`create_server`).
 
+    Every option is checked here, before any I/O.
+
     Raises:
-        ValueError: a malformed URL or one that is not ``ws://``/``wss://``.
-        TypeError: an unknown option.
+        ValueError: a malformed URL or one that is not ``ws://``/``wss://``;
+            an option value out of range or malformed (a header name that is
+            not a token, a header value with CR, LF or NUL, a subprotocol
+            listed twice, ``ssl`` with a ``ws://`` URL, ...).
+        TypeError: an unknown option (with what was probably meant, e.g.
+            ``max_buffer_length`` for ``maxBufferLength``, or "server-only"),
+            or an option value of the wrong type.
     """
     opts, cb = _split(options, callback)
     client_options = merge_options(ClientOptions, opts, kwargs)

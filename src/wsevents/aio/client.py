@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import socket
 import ssl as _ssl
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from ..errors import HandshakeError
 from ..protocol.deflate import client_accept, client_offer
@@ -41,6 +42,9 @@ class WebSocketURL:
 def parse_url(url: str) -> WebSocketURL:
     """Parse and check a WebSocket URL (RFC 6455 section 3).
 
+    A host name outside ASCII is sent in its IDNA form, and characters
+    outside ASCII in the path are percent-encoded (as browsers do).
+
     Raises:
         ValueError: naming what is wrong (not a str, scheme other than
             ``ws``/``wss``, no host, bad port, a fragment).
@@ -70,10 +74,21 @@ def parse_url(url: str) -> WebSocketURL:
         path += "?" + parts.query
     if any(c in path for c in " \r\n"):
         raise ValueError(f"invalid WebSocket URL {url!r}: whitespace in the path")
+    # Only ASCII goes into the request line and the Host header.
+    path = quote(path, safe=_PRINTABLE_ASCII)
+    host = parts.hostname
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ValueError(f"invalid WebSocket URL {url!r}: bad host name {host!r} ({exc})") from None
     user_info = None
     if parts.username is not None:
         user_info = (unquote(parts.username), unquote(parts.password or ""))
-    return WebSocketURL(secure, parts.hostname, port, path, user_info)
+    return WebSocketURL(secure, host, port, path, user_info)
+
+
+_PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
 
 
 class ClientConnection(Connection):
@@ -149,8 +164,14 @@ def _ssl_context(url: WebSocketURL, options: ClientOptions) -> _ssl.SSLContext |
 
 
 def open_connection(url: str, options: ClientOptions, loop: asyncio.AbstractEventLoop) -> ClientConnection:
-    """Create a client connection to ``url`` and start connecting in the background."""
+    """Create a client connection to ``url`` and start connecting in the background.
+
+    Raises:
+        ValueError: a malformed URL, or an ``ssl`` context for a ``ws://`` URL.
+    """
     parsed = parse_url(url)
+    if options.ssl is not None and not parsed.secure:
+        raise ValueError(f"an ssl context was given for {url!r}: use a wss:// URL for TLS")
     conn = ClientConnection(parsed, options, loop)
     loop.create_task(_connect(conn, parsed, options, loop))
     return conn
@@ -180,4 +201,24 @@ async def _connect(
     except Exception as exc:
         logger.debug("connecting to %s:%s failed: %r", host, port, exc)
         if conn.transport is None:
-            conn.connection_lost(exc)
+            conn.connection_lost(_explain(exc, host, context is not None))
+
+
+# OpenSSL's reasons for a first answer that is not a TLS record (e.g. plain HTTP).
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST", "UNKNOWN_PROTOCOL"})
+
+
+def _explain(exc: Exception, host: str, secure: bool) -> Exception:
+    """``exc`` as it is, or the same kind of error saying what it means here (caused by ``exc``)."""
+    explained: OSError
+    if isinstance(exc, socket.gaierror):
+        explained = socket.gaierror(exc.errno, f"cannot resolve host {host!r}: {exc.strerror}")
+    elif secure and isinstance(exc, _ssl.SSLError) and exc.reason in _NOT_TLS:
+        explained = _ssl.SSLError(
+            exc.errno, f"{exc.strerror or exc}: the server does not speak TLS (try ws://)"
+        )
+        explained.library, explained.reason = exc.library, exc.reason
+    else:
+        return exc
+    explained.__cause__ = exc
+    return explained

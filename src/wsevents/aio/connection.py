@@ -35,7 +35,7 @@ from ..errors import (
     ProtocolError,
     WebSocketError,
 )
-from ..protocol.closecodes import may_send
+from ..protocol.closecodes import check_close_order, may_send
 from ..protocol.core import ReadyState, WebSocketCore
 from ..protocol.deflate import PerMessageDeflate
 from ..protocol.frames import MAX_CONTROL_PAYLOAD
@@ -221,7 +221,7 @@ class Connection(EventEmitter, asyncio.Protocol):
         head = self._head
         head += data
         try:
-            end = find_head_end(head, self._options.max_header_size)
+            end = find_head_end(head, self._options.max_header_size, response=self._client)
             if end < 0 and not self._client:
                 check_request_start(head)
         except HandshakeError as exc:
@@ -546,7 +546,9 @@ class Connection(EventEmitter, asyncio.Protocol):
         Raises:
             ValueError: a code that may not be sent (e.g. 1005, 1006, 1015,
                 or outside 1000-4999) or a reason over 123 bytes of UTF-8.
+            TypeError: a str as the code (``close("bye")``): the code comes first.
         """
+        check_close_order(code, reason)
         if reason is not None and code is None:
             code = 1000
         if code is not None:

@@ -1,19 +1,26 @@
 """Options of servers and client connections, and the module-wide defaults.
 
 Options arrive as a dict (as in Node), keyword arguments, or both; unknown
-names are refused with a ``TypeError`` that names them, so that a typo does
-not silently fall back to a default.
+names are refused with a ``TypeError`` that names them and points at the fix
+(the snake_case spelling of a camelCase name, a near miss, an option of the
+other side, ``listen()`` for a server's port), so that a typo does not
+silently fall back to a default. Values are checked when the options are
+built, at the ``connect()`` / ``create_server()`` call, before any I/O.
 """
 
 from __future__ import annotations
 
+import difflib
+import errno
+import os
+import re
 import ssl as _ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..protocol.deflate import DeflateConfig
-from ..protocol.handshake import MAX_HEAD_SIZE, MAX_HEADERS
+from ..protocol.handshake import MAX_HEAD_SIZE, MAX_HEADERS, check_header_field, is_token
 
 __all__ = ["DEFAULTS", "Defaults", "ServerOptions", "ClientOptions", "merge_options"]
 
@@ -33,6 +40,36 @@ def _positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive int, not {value!r}")
     return value
+
+
+def _port(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValueError(f"{name} must be an int in 1..65535, not {value!r}")
+    return value
+
+
+def _protocol_list(name: str, value: object) -> list[str]:
+    """A list of subprotocol names: each a token, none twice (RFC 6455 section 4.1)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list of str, not {type(value).__name__}")
+    protocols = list(value)
+    for p in protocols:
+        if not isinstance(p, str):
+            raise TypeError(f"{name} must be a list of str, not of {type(p).__name__}")
+        if not is_token(p):
+            raise ValueError(f"invalid subprotocol name {p!r} in {name}: not a token (no spaces or commas)")
+    for i, p in enumerate(protocols):
+        if p in protocols[:i]:
+            raise ValueError(f"subprotocol {p!r} is listed twice in {name}")
+    return protocols
+
+
+def _path(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str), not {type(value).__name__}")
+    return os.fspath(value)
 
 
 def _timeout(name: str, value: object) -> float | None:
@@ -108,12 +145,21 @@ class ServerOptions(_Common):
 
     def __post_init__(self) -> None:
         self._check_common()
+        if not isinstance(self.secure, bool):
+            raise TypeError(f"secure must be True or False, not {self.secure!r}")
+        self.certfile = _path("certfile", self.certfile)
+        self.keyfile = _path("keyfile", self.keyfile)
+        if self.keyfile is not None and self.certfile is None:
+            raise ValueError("keyfile without certfile: give the certificate chain too")
         if self.verify_client is not None and not callable(self.verify_client):
             raise TypeError("verify_client must be callable")
         if self.origins is not None:
             if isinstance(self.origins, str):
                 raise TypeError("origins must be a list (of str, or None for requests without Origin)")
             self.origins = list(self.origins)
+            for origin in self.origins:
+                if origin is not None and not isinstance(origin, str):
+                    raise TypeError(f"origins must hold str (or None), not {type(origin).__name__}")
         if self.max_connections is not None:
             _positive_int("max_connections", self.max_connections)
         if self.http_handler is not None and not callable(self.http_handler):
@@ -123,9 +169,7 @@ class ServerOptions(_Common):
         if self.secure and self.ssl is None and not self.certfile:
             raise ValueError("secure=True needs certfile (and keyfile) or ssl=SSLContext")
         if self.valid_protocols is not None:
-            if isinstance(self.valid_protocols, str):
-                raise TypeError("valid_protocols must be a list of str, not a str")
-            self.valid_protocols = [str(p) for p in self.valid_protocols]
+            self.valid_protocols = _protocol_list("valid_protocols", self.valid_protocols)
         if self.select_protocol is not None and not callable(self.select_protocol):
             raise TypeError("select_protocol must be callable")
 
@@ -134,8 +178,16 @@ class ServerOptions(_Common):
         if self.ssl is not None:
             return self.ssl
         if self.secure or self.certfile:
+            certfile = self.certfile or ""
+            for name, path in (("certfile", certfile), ("keyfile", self.keyfile)):
+                if path is not None and not os.path.isfile(path):
+                    raise FileNotFoundError(errno.ENOENT, f"{name} not found", path)
             ctx = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
-            ctx.load_cert_chain(self.certfile or "", self.keyfile)
+            try:
+                ctx.load_cert_chain(certfile, self.keyfile)
+            except _ssl.SSLError as exc:
+                files = certfile if self.keyfile is None else f"{certfile} and {self.keyfile}"
+                raise _ssl.SSLError(exc.errno, f"cannot use the certificate/key in {files}: {exc}") from exc
             return ctx
         return None
 
@@ -152,22 +204,37 @@ class ClientOptions(_Common):
 
     def __post_init__(self) -> None:
         self._check_common()
-        if isinstance(self.protocols, str):
-            raise TypeError("protocols must be a list of str, not a str")
-        self.protocols = [str(p) for p in self.protocols]
-        for p in self.protocols:
-            if not p or any(c in p for c in ", \t\r\n"):
-                raise ValueError(f"invalid subprotocol name {p!r}")
+        self.protocols = _protocol_list("protocols", self.protocols)
+        _check_headers(self.extra_headers)
         if self.ssl is not None and not isinstance(self.ssl, _ssl.SSLContext):
             raise TypeError("ssl must be an ssl.SSLContext")
+        if self.host is not None and (not isinstance(self.host, str) or not self.host):
+            raise ValueError(f"host must be a non-empty str or None, not {self.host!r}")
         if self.port is not None:
-            _positive_int("port", self.port)
+            _port("port", self.port)
 
     def header_items(self) -> list[tuple[str, str]]:
         """``extra_headers`` as a list of pairs."""
         if isinstance(self.extra_headers, Mapping):
             return [(str(k), str(v)) for k, v in self.extra_headers.items()]
         return [(str(k), str(v)) for k, v in self.extra_headers]
+
+
+_HEADERS_SHAPE = "extra_headers must be a dict or a list of (name, value) pairs"
+
+
+def _check_headers(headers: object) -> None:
+    """Check ``extra_headers`` (a dict or a list of pairs) header by header."""
+    if isinstance(headers, Mapping):
+        items: Iterable[Any] = headers.items()
+    elif isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
+        raise TypeError(f"{_HEADERS_SHAPE}, not {type(headers).__name__}")
+    else:
+        items = headers
+    for item in items:
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            raise TypeError(f"{_HEADERS_SHAPE}, not hold {item!r}")
+        check_header_field(item[0], item[1])
 
 
 def merge_options(cls: type[Any], options: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> Any:
@@ -178,8 +245,42 @@ def merge_options(cls: type[Any], options: Mapping[str, Any] | None, kwargs: dic
             raise TypeError(f"options must be a dict, not {type(options).__name__}")
         merged.update(options)
     merged.update(kwargs)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(merged) - known)
+    known = _option_names(cls)
+    unknown = sorted(set(merged) - known, key=str)
     if unknown:
-        raise TypeError(f"unknown option(s): {', '.join(unknown)}")
+        raise TypeError("; ".join(_unknown_option(name, cls) for name in unknown))
     return cls(**merged)
+
+
+def _option_names(cls: type[Any]) -> set[str]:
+    return {f.name for f in fields(cls) if f.init}
+
+
+# Names Node (or another library) users may bring, and the option they mean.
+_ALIASES = {"cert": "certfile", "key": "keyfile", "headers": "extra_headers"}
+
+
+def _unknown_option(name: object, cls: type[Any]) -> str:
+    """The message for one unknown option, pointing at what was probably meant."""
+    call = "create_server()" if cls is ServerOptions else "connect()"
+    text = f"unknown option {name!r} of {call}"
+    if not isinstance(name, str):
+        return text
+    snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+    snake = _ALIASES.get(snake, snake)
+    known = _option_names(cls)
+    if cls is ServerOptions and snake in ("port", "host"):
+        return f"{text}: pass the {snake} to listen(port, host)"
+    other: type[_Common]
+    if cls is ServerOptions:
+        other, side, other_call = ClientOptions, "client", "connect()"
+    else:
+        other, side, other_call = ServerOptions, "server", "create_server()"
+    if snake not in known and snake in _option_names(other):
+        return f"{text}: {snake!r} is a {side}-only option (of {other_call})"
+    if snake != name and snake in known:
+        return f"{text}: did you mean {snake!r}?"
+    close = difflib.get_close_matches(snake, sorted(known), n=1)
+    if close:
+        return f"{text}: did you mean {close[0]!r}?"
+    return text

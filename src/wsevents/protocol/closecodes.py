@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["CloseCode", "is_valid_wire_code", "may_send"]
+__all__ = ["CloseCode", "is_valid_wire_code", "may_send", "check_close_order"]
 
 
 class CloseCode(IntEnum):
@@ -39,3 +39,15 @@ def is_valid_wire_code(code: int) -> bool:
 def may_send(code: int) -> bool:
     """Whether this endpoint may send ``code`` in a close frame (same set as received)."""
     return is_valid_wire_code(code)
+
+
+def check_close_order(code: object, reason: object) -> None:
+    """Refuse ``close("bye")``: the reason given where the code goes, as it may be in other APIs.
+
+    Raises:
+        TypeError: ``code`` is a str; the message says the code comes first.
+    """
+    if isinstance(code, str):
+        first = reason if isinstance(reason, int) and not isinstance(reason, bool) else 1000
+        example = f"close({first}, {code!r})"
+        raise TypeError(f"close(code, reason): the code comes first, e.g. {example}")

@@ -40,6 +40,8 @@ __all__ = [
     "parse_response",
     "check_response",
     "is_upgrade",
+    "is_token",
+    "check_header_field",
     "parse_protocols",
     "choose_protocol",
     "STATUS_REASONS",
@@ -142,11 +144,13 @@ def generate_key() -> str:
     return base64.b64encode(os.urandom(16)).decode("ascii")
 
 
-def find_head_end(buf: bytes | bytearray, max_size: int = MAX_HEAD_SIZE) -> int:
+def find_head_end(buf: bytes | bytearray, max_size: int = MAX_HEAD_SIZE, response: bool = False) -> int:
     """Where the head ends (index just past ``CRLF CRLF``), or -1 if not yet.
 
     Raises:
-        HandshakeError: 431 once ``max_size`` bytes arrived without the end.
+        HandshakeError: once ``max_size`` bytes arrived without the end: 431
+            for a request head, status None for a ``response`` head (the
+            client reads it; the server sent no 431).
     """
     # The head counts its final CRLF CRLF: whole within max_size bytes, or refused,
     # however the bytes were split into reads.
@@ -154,6 +158,8 @@ def find_head_end(buf: bytes | bytearray, max_size: int = MAX_HEAD_SIZE) -> int:
     if end >= 0:
         return end + 4
     if len(buf) >= max_size:
+        if response:
+            raise HandshakeError(f"response head over {max_size} bytes (max_header_size)")
         raise HandshakeError(f"request head over {max_size} bytes", 431)
     return -1
 
@@ -172,6 +178,39 @@ def check_request_start(buf: bytes | bytearray) -> None:
     method = bytes(buf[:space] if space >= 0 else buf[:33]).decode("iso-8859-1")
     if space == 0 or len(method) > 32 or not _TOKEN_CHARS.issuperset(method):
         raise HandshakeError("not an HTTP request", 400)
+
+
+def is_token(value: str) -> bool:
+    """Whether ``value`` is an HTTP token (RFC 9110 section 5.6.2): a header name, a subprotocol."""
+    return bool(value) and _TOKEN_CHARS.issuperset(value)
+
+
+def check_header_field(name: object, value: object) -> tuple[str, str]:
+    """Check one header to be sent; return it as ``(name, value)`` strings.
+
+    Raises:
+        TypeError: a name that is not a str, or a value that is neither a str nor an int.
+        ValueError: a name that is not a token, or a value with CR, LF, NUL
+            (which would end the header, or the head, early) or a character
+            outside ISO-8859-1.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"header name must be a str, not {type(name).__name__}")
+    if not is_token(name):
+        raise ValueError(f"header name {name!r} is not a token (letters, digits and !#$%&'*+-.^_`|~)")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise TypeError(f"header {name!r}: the value must be a str, not {type(value).__name__}")
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise ValueError(f"header {name!r}: the value {value!r} contains a line break or NUL")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"header {name!r}: the value {value!r} is not ISO-8859-1 (percent-encode it)"
+        ) from None
+    return name, value
 
 
 def _tokens(value: str) -> set[str]:
@@ -202,13 +241,19 @@ def _split_head(head: bytes | bytearray, status: int) -> list[str]:
     return text.split("\r\n")
 
 
-def _http_version_ok(version: str) -> bool:
+def _http_version(version: str) -> tuple[int, int] | None:
+    """``(major, minor)`` of ``HTTP/x.y``, or None when it is not one."""
     if not version.startswith("HTTP/"):
-        return False
+        return None
     major, _, minor = version[5:].partition(".")
     if not (major.isascii() and major.isdigit() and minor.isascii() and minor.isdigit()):
-        return False
-    return (int(major), int(minor)) >= (1, 1)
+        return None
+    return int(major), int(minor)
+
+
+def _http_version_ok(version: str) -> bool:
+    parsed = _http_version(version)
+    return parsed is not None and parsed >= (1, 1)
 
 
 def parse_request(head: bytes | bytearray, max_headers: int = MAX_HEADERS) -> Request:
@@ -346,16 +391,22 @@ def build_request(
 def parse_response(head: bytes | bytearray, max_headers: int = MAX_HEADERS) -> Response:
     """Parse a response head.
 
+    An HTTP/1.0 response parses too, so that a plain web server's answer is
+    reported as such by :func:`check_response`.
+
     Raises:
-        HandshakeError: (status None) when it is not a well-formed HTTP/1.1 response.
+        HandshakeError: (status None) when it is not a well-formed HTTP/1.x response.
     """
     lines = _split_head(head, 0)
     version, _, rest = lines[0].partition(" ")
     status_text, _, reason = rest.partition(" ")
     # Three ASCII digits, 100 to 599 (RFC 9110 section 15); str.isdigit() alone admits "²".
     digits = len(status_text) == 3 and status_text.isascii() and status_text.isdigit()
-    if not _http_version_ok(version) or not digits or not 100 <= int(status_text) <= 599:
+    parsed = _http_version(version)
+    if parsed is None or parsed[0] != 1 or not digits or not 100 <= int(status_text) <= 599:
         raise HandshakeError(f"malformed status line {lines[0][:60]!r}")
+    if status_text == "101" and parsed < (1, 1):
+        raise HandshakeError(f"malformed status line {lines[0][:60]!r}: only HTTP/1.1 upgrades")
     return Response(int(status_text), reason, version, _parse_header_lines(lines[1:], max_headers, 0))
 
 
@@ -371,6 +422,12 @@ def check_response(
             ``extensions_offered`` the ``Sec-WebSocket-Extensions`` answer is
             left for the caller to check against its offer.
     """
+    if 200 <= response.status < 300:
+        # An ordinary web page (or API) at that address.
+        raise HandshakeError(
+            f"the server answered {response.status} without upgrading: not a WebSocket endpoint",
+            response.status,
+        )
     if response.status != 101:
         raise HandshakeError(
             f"Invalid handshake: server answered {response.status} {response.reason}".rstrip(),
