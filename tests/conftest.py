@@ -12,6 +12,7 @@ import asyncio
 import base64
 import dataclasses
 import os
+import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -28,6 +29,7 @@ if os.environ.get("WSEVENTS_TEST_UVLOOP"):
         return {"uvloop": uvloop.new_event_loop}
 
 
+from helpers import wait_until
 from wsevents.aio.options import DEFAULTS
 from wsevents.protocol.handshake import accept_key
 
@@ -159,6 +161,29 @@ async def ws_connect() -> AsyncIterator[Connect]:
             pass
 
 
+Pair = tuple[wsevents.Server, wsevents.Connection, wsevents.Connection]
+MakePair = Callable[..., Awaitable[Pair]]
+
+
+@pytest.fixture
+def make_pair(make_server: MakeServer, ws_connect: Connect) -> MakePair:
+    """``server, server_conn, client = await make_pair(server_options=None, **client_options)``.
+
+    A server on 127.0.0.1 with no listener of the test's, and one open client: both ends of
+    the connection, torn down like those of :func:`make_server` and :func:`ws_connect`.
+    """
+
+    async def factory(server_options: dict[str, Any] | None = None, **client_options: Any) -> Pair:
+        server = await make_server(server_options)
+        accepted: asyncio.Future[wsevents.Connection] = asyncio.get_running_loop().create_future()
+        server.on("connection", lambda conn: accepted.done() or accepted.set_result(conn))
+        client = await ws_connect(url_of(server), client_options or None)
+        server_conn = await asyncio.wait_for(accepted, 5)
+        return server, server_conn, client
+
+    return factory
+
+
 # -- raw asyncio servers ---------------------------------------------------------
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -203,6 +228,24 @@ async def raw_server() -> AsyncIterator[RawServer]:
 
 
 # -- a raw WebSocket peer (for byte-level checks) -------------------------------------
+
+
+class RawReader(asyncio.StreamReader):
+    """A StreamReader for which a connection reset is the end of the stream, recorded in :attr:`reset`.
+
+    asyncio's own reader raises a reset before handing out the bytes that arrived before it, so
+    a server's last frame would be lost whenever a reset follows it (Linux resets a connection
+    that is closed with unread input, as after a flood of frames).
+    """
+
+    reset = False
+
+    def set_exception(self, exc: BaseException) -> None:
+        if isinstance(exc, ConnectionResetError):
+            self.reset = True
+            self.feed_eof()
+            return
+        super().set_exception(exc)
 
 
 @dataclasses.dataclass
@@ -282,10 +325,9 @@ class RawWS:
 
     async def open(
         self, port: int, path: str = "/", host: str = "127.0.0.1"
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    ) -> tuple[RawReader, asyncio.StreamWriter, bytes]:
         """Connect to a wsevents server by hand and complete the handshake; returns the 101 head too."""
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        self._writers.append(writer)
+        reader, writer = await self.connect_raw(port)
         request, _ = self.request(path, host)
         writer.write(request)
         head = await self.read_head(reader)
@@ -293,11 +335,37 @@ class RawWS:
         return reader, writer, head
 
     async def connect_raw(
-        self, port: int, host: str = "127.0.0.1"
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """A plain TCP connection (closed at teardown)."""
-        reader, writer = await asyncio.open_connection(host, port)
+        self, port: int, host: str = "127.0.0.1", *, sock: socket.socket | None = None
+    ) -> tuple[RawReader, asyncio.StreamWriter]:
+        """A plain TCP connection (closed at teardown), or one over the connected ``sock``.
+
+        Its reader is a :class:`RawReader`: a reset ends the stream after the bytes that came before it.
+        """
+        loop = asyncio.get_running_loop()
+        reader = RawReader(loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        if sock is None:
+            transport, _ = await loop.create_connection(lambda: protocol, host, port)
+        else:
+            transport, _ = await loop.create_connection(lambda: protocol, sock=sock)
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         self._writers.append(writer)
+        return reader, writer
+
+    async def stalled(self, port: int) -> tuple[RawReader, asyncio.StreamWriter]:
+        """A client with a small receive buffer that completes the handshake, then reads nothing."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        sock.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            raise
+        reader, writer = await self.connect_raw(port, sock=sock)
+        writer.write(self.request()[0])
+        assert (await self.read_head(reader)).startswith(b"HTTP/1.1 101 ")
+        writer.transport.pause_reading()
         return reader, writer
 
     def __init__(self) -> None:
@@ -314,17 +382,7 @@ async def raw_ws() -> AsyncIterator[RawWS]:
     await asyncio.sleep(0)
 
 
-async def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
-    """Poll ``predicate`` (every 10 ms) until true; fail after ``timeout`` seconds."""
-
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout)
-
-
 @pytest.fixture
 def until() -> Callable[..., Awaitable[None]]:
-    """``await until(predicate, timeout=5)``: poll until ``predicate()`` is true."""
+    """``await until(predicate, timeout=5)``: poll until ``predicate()`` is true (``helpers.wait_until``)."""
     return wait_until

@@ -8,16 +8,23 @@ Import with ``from helpers import ...``: pytest puts ``tests/`` on ``sys.path``
 * :func:`parse_frames` / :func:`parse_frame_details` decode what a core wrote.
 * :class:`Recorder` implements the core's ``Handler`` protocol and records
   every call as a tuple; :func:`make_core` wires one to a fresh core.
+* :func:`wait_until` polls a condition with a deadline (also the ``until`` fixture of conftest);
+  :func:`close_event` is a future for a connection's ``"close"``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsevents.errors import ProtocolError
 from wsevents.protocol.core import WebSocketCore
+
+if TYPE_CHECKING:
+    from wsevents import Connection
 
 __all__ = [
     "DEFAULT_KEY",
@@ -29,6 +36,7 @@ __all__ = [
     "PONG",
     "Frame",
     "Recorder",
+    "close_event",
     "close_payload",
     "frame",
     "make_core",
@@ -36,6 +44,7 @@ __all__ = [
     "naive_mask",
     "parse_frame_details",
     "parse_frames",
+    "wait_until",
     "wire_frame",
 ]
 
@@ -254,3 +263,20 @@ def make_core(
 
     core = WebSocketCore(client=client, handler=recorder, write=write, max_message_size=max_message_size)
     return core, recorder, written
+
+
+async def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
+    """Poll ``predicate`` (every 10 ms) until true; fail after ``timeout`` seconds."""
+
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+def close_event(conn: Connection) -> asyncio.Future[tuple[int, str]]:
+    """A future for the ``(code, reason)`` of ``conn``'s (first) ``"close"`` event."""
+    fut: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
+    conn.on("close", lambda code, reason: fut.done() or fut.set_result((code, reason)))
+    return fut

@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -413,6 +414,21 @@ def test_handshake_parsers_raise_only_handshake_error(head: bytes, max_size: int
         assert protocol in (None, "chat")
     except HandshakeError as exc:
         assert exc.status is None or 100 <= exc.status <= 999
+
+
+def test_superscript_digits_are_not_digits() -> None:
+    """latin-1 decodes 0xB9 to '¹', which str.isdigit() accepts and int() refuses (found by fuzzing)."""
+    with pytest.raises(HandshakeError) as info:
+        handshake.parse_request(b"GET / HTTP/1.\xb9\r\nHost: x\r\n\r\n")
+    assert info.value.status == 400
+    for status_line in (
+        b"HTTP/1.1 1\xb2\xb3 OK",
+        b"HTTP/1.\xb9 101 OK",
+        b"HTTP/1.1 099 Low",
+        b"HTTP/1.1 600 High",
+    ):
+        with pytest.raises(HandshakeError):
+            handshake.parse_response(status_line + b"\r\n\r\n")
 
 
 def test_the_valid_heads_parse() -> None:
