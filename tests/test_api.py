@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import wsevents
+from helpers import wait_until
 
 # -- helpers -------------------------------------------------------------------
 
@@ -72,7 +73,7 @@ async def test_create_server_callable_first_is_connection_listener(ws_connect, u
     await asyncio.wait_for(server.listen(0, "127.0.0.1"), 5)
     try:
         await ws_connect(url_for(server))
-        await asyncio.wait_for(_until(lambda: seen), 5)
+        await wait_until(lambda: seen)
         assert len(seen) == 1
         assert isinstance(seen[0], wsevents.Connection)
         assert seen[0].server is server
@@ -93,7 +94,7 @@ async def test_create_server_callback_after_options(ws_connect, url_for):
         for s in (server, server2):
             conn = await ws_connect(url_for(s), protocols=["p"])
             assert conn.protocol == "p"
-        await asyncio.wait_for(_until(lambda: len(seen) == 2), 5)
+        await wait_until(lambda: len(seen) == 2)
     finally:
         for s in (server, server2):
             for c in s.connections:
@@ -142,7 +143,7 @@ async def test_connect_dict_and_keywords_keywords_win(proto_server, url_for):
     try:
         await asyncio.wait_for(conn, 5)
         assert conn.protocol == "b"
-        await asyncio.wait_for(_until(lambda: headers), 5)
+        await wait_until(lambda: headers)
         assert headers[0]["x-from-dict"] == "1"
     finally:
         await asyncio.wait_for(conn.close(), 5)
@@ -157,7 +158,7 @@ async def test_connect_callable_first_is_connect_listener(echo_url):
     conn = wsevents.connect(echo_url, on_connect)
     assert conn.listeners("connect") == [on_connect]
     try:
-        await asyncio.wait_for(_until(lambda: calls), 5)
+        await wait_until(lambda: calls)
         assert calls == [()]
         assert conn.ready_state == wsevents.Connection.OPEN
     finally:
@@ -169,7 +170,7 @@ async def test_connect_callback_after_options(echo_url):
     conn1 = wsevents.connect(echo_url, {"protocols": []}, lambda: calls.append("dict"))
     conn2 = wsevents.connect(echo_url, lambda: calls.append("kw"), close_timeout=1)
     try:
-        await asyncio.wait_for(_until(lambda: len(calls) == 2), 5)
+        await wait_until(lambda: len(calls) == 2)
         assert sorted(calls) == ["dict", "kw"]
     finally:
         await asyncio.wait_for(asyncio.gather(conn1.close(), conn2.close()), 5)
@@ -207,7 +208,7 @@ async def test_async_with_connect_closes_with_1000(echo_server, echo_url):
         assert conn.ready_state == wsevents.Connection.OPEN
         conn.send_text("ping")
         assert await asyncio.wait_for(conn.recv(), 5) == "ping"
-        await asyncio.wait_for(_until(lambda: server_side), 5)
+        await wait_until(lambda: server_side)
         closed = asyncio.ensure_future(_closed_with(server_side[0]))
         await asyncio.sleep(0)
     assert conn.ready_state == wsevents.Connection.CLOSED
@@ -389,8 +390,3 @@ def test_server_and_connection_are_event_emitters():
     assert issubclass(wsevents.Connection, wsevents.EventEmitter)
     assert issubclass(wsevents.InStream, wsevents.EventEmitter)
     assert issubclass(wsevents.OutStream, wsevents.EventEmitter)
-
-
-async def _until(predicate) -> None:
-    while not predicate():
-        await asyncio.sleep(0.01)

@@ -8,16 +8,9 @@ import socket
 import pytest
 
 import wsevents
+from helpers import wait_until
 
 pytestmark = pytest.mark.timeout(30)
-
-
-async def _until(predicate, timeout: float = 5.0) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 def _record_events(conn: wsevents.Connection) -> dict[str, list[tuple[object, ...]]]:
@@ -52,7 +45,7 @@ async def test_ipv6_literal_and_ipv4_on_dual_stack_server(make_server, ws_connec
         assert await asyncio.wait_for(conn.recv(), 5) == text
     assert v6.socket.getpeername()[0] == "::1"
     assert v4.socket.getpeername()[0] == "127.0.0.1"
-    await _until(lambda: len(hosts) == 2)
+    await wait_until(lambda: len(hosts) == 2)
     assert sorted(hosts) == sorted([f"[::1]:{srv.port}", f"127.0.0.1:{srv.port}"])
 
 
@@ -61,7 +54,7 @@ async def test_query_string_kept_in_path(echo_server, ws_connect, url_for):
     echo_server.on("connection", lambda c: paths.append(c.path))
     conn = await ws_connect(url_for(echo_server, "/chat/room?id=7&name=a%20b"))
     assert conn.path == "/chat/room?id=7&name=a%20b"
-    await _until(lambda: paths)
+    await wait_until(lambda: paths)
     assert paths == ["/chat/room?id=7&name=a%20b"]
 
 
@@ -70,7 +63,7 @@ async def test_empty_path_is_slash(echo_server, ws_connect):
     echo_server.on("connection", lambda c: paths.append(c.path))
     conn = await ws_connect(f"ws://127.0.0.1:{echo_server.port}")
     assert conn.path == "/"
-    await _until(lambda: paths)
+    await wait_until(lambda: paths)
     assert paths == ["/"]
 
 
@@ -81,7 +74,7 @@ async def test_host_and_port_options_override_where_to_connect(echo_server, ws_c
     conn.send_text("routed")
     assert await asyncio.wait_for(conn.recv(), 5) == "routed"
     assert conn.socket.getpeername()[1] == echo_server.port
-    await _until(lambda: hosts)
+    await wait_until(lambda: hosts)
     assert hosts == ["example.invalid:1234"]
 
 
@@ -89,7 +82,7 @@ async def test_default_port_left_out_of_host_header(echo_server, ws_connect):
     hosts: list[str] = []
     echo_server.on("connection", lambda c: hosts.append(c.headers["host"]))
     await ws_connect("ws://example.com/x", host="127.0.0.1", port=echo_server.port)
-    await _until(lambda: hosts)
+    await wait_until(lambda: hosts)
     assert hosts == ["example.com"]
 
 
@@ -102,7 +95,7 @@ async def test_extra_headers_reach_the_server(echo_server, ws_connect, url_for):
     conn = await ws_connect(
         url_for(echo_server), extra_headers={"X-Token": "Abc 123", "Origin": "http://o.test"}
     )
-    await _until(lambda: server_side)
+    await wait_until(lambda: server_side)
     headers = server_side[0].headers
     assert headers["x-token"] == "Abc 123"
     assert headers["origin"] == "http://o.test"
@@ -133,7 +126,7 @@ async def test_connection_refused_raises_on_await(free_port):
 async def test_connection_refused_emits_error_and_close_1006(free_port):
     conn = wsevents.connect(f"ws://127.0.0.1:{free_port}/")
     events = _record_events(conn)
-    await _until(lambda: events["close"])
+    await wait_until(lambda: events["close"])
     await asyncio.sleep(0.05)
     assert events["connect"] == []
     assert len(events["error"]) == 1
@@ -178,7 +171,7 @@ async def test_handshake_error_emits_error_and_close(raw_server):
     port = await _answer(raw_server, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
     conn = wsevents.connect(f"ws://127.0.0.1:{port}/")
     events = _record_events(conn)
-    await _until(lambda: events["close"])
+    await wait_until(lambda: events["close"])
     await asyncio.sleep(0.05)
     assert len(events["error"]) == 1
     error = events["error"][0][0]
@@ -277,7 +270,7 @@ async def test_client_handshake_timeout(raw_server):
     with pytest.raises(wsevents.HandshakeError) as info:
         await asyncio.wait_for(conn, 5)
     assert info.value.status is None
-    await _until(lambda: events["close"])
+    await wait_until(lambda: events["close"])
     assert events["close"] == [(1006, "")]
 
 
@@ -287,7 +280,7 @@ async def test_server_closing_before_answering_fails_the_client(raw_server):
     events = _record_events(conn)
     with pytest.raises((wsevents.WebSocketError, OSError)):
         await asyncio.wait_for(conn, 5)
-    await _until(lambda: events["close"])
+    await wait_until(lambda: events["close"])
     assert events["close"] == [(1006, "")]
     assert events["connect"] == []
 

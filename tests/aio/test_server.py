@@ -9,16 +9,9 @@ import socket
 import pytest
 
 import wsevents
+from helpers import wait_until
 
 pytestmark = pytest.mark.timeout(30)
-
-
-async def _until(predicate, timeout: float = 5.0) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 @pytest.fixture
@@ -85,7 +78,7 @@ async def test_listen_on_busy_port_emits_error(server, busy_port):
     server.on("error", errors.append)
     server.on("listening", lambda: listening.append(True))
     server.listen(busy_port, "127.0.0.1")
-    await _until(lambda: errors)
+    await wait_until(lambda: errors)
     assert len(errors) == 1
     assert isinstance(errors[0], OSError)
     assert errors[0].errno == errno.EADDRINUSE
@@ -100,7 +93,7 @@ async def test_listening_event_and_callback(server):
     events: list[object] = []
     server.on("listening", lambda *args: events.append(("event", args, server.port)))
     server.listen(0, "127.0.0.1", lambda *args: events.append(("callback", args, server.port)))
-    await _until(lambda: len(events) == 2)
+    await wait_until(lambda: len(events) == 2)
     port = server.port
     assert port
     assert sorted(events, key=str) == [("callback", (), port), ("event", (), port)]
@@ -134,7 +127,7 @@ async def test_connection_event_after_handshake(make_server, ws_connect, url_for
     await asyncio.sleep(0.05)
     assert seen == []
     await ws_connect(url_for(srv, "/x"))
-    await _until(lambda: seen)
+    await wait_until(lambda: seen)
     conn, state = seen[0]
     assert state == wsevents.Connection.OPEN
     assert conn.server is srv
@@ -152,7 +145,7 @@ async def test_connection_event_precedes_connect_event(make_server, ws_connect, 
         conn.on("connect", lambda: order.append("connect"))
 
     await ws_connect(url_for(srv))
-    await _until(lambda: len(order) == 2)
+    await wait_until(lambda: len(order) == 2)
     assert order == ["connection", "connect"]
 
 
@@ -161,7 +154,7 @@ async def test_connections_is_a_snapshot_list(make_server, ws_connect, url_for):
     assert srv.connections == []
     c1 = await ws_connect(url_for(srv))
     await ws_connect(url_for(srv))
-    await _until(lambda: len(srv.connections) == 2)
+    await wait_until(lambda: len(srv.connections) == 2)
     snapshot = srv.connections
     assert isinstance(snapshot, list)
     assert all(isinstance(c, wsevents.Connection) and c.server is srv for c in snapshot)
@@ -174,7 +167,7 @@ async def test_connections_is_a_snapshot_list(make_server, ws_connect, url_for):
     # A snapshot taken before a close keeps the closed connection; a new one does not.
     before = srv.connections
     await asyncio.wait_for(c1.close(1000), 5)
-    await _until(lambda: len(srv.connections) == 1)
+    await wait_until(lambda: len(srv.connections) == 1)
     assert len(before) == 2
 
 
@@ -190,13 +183,13 @@ async def test_closed_connection_left_connections_before_close_listeners(make_se
 
     client = await ws_connect(url_for(srv))
     other = await ws_connect(url_for(srv))
-    await _until(lambda: len(srv.connections) == 2)
+    await wait_until(lambda: len(srv.connections) == 2)
     await asyncio.wait_for(client.close(4000), 5)
-    await _until(lambda: seen)
+    await wait_until(lambda: seen)
     assert seen == [(4000, False, 1)]
     # And for a dropped connection too.
     other.transport.abort()
-    await _until(lambda: len(seen) == 2)
+    await wait_until(lambda: len(seen) == 2)
     assert seen[1] == (1006, False, 0)
 
 
@@ -211,7 +204,7 @@ async def test_close_stops_accepting_but_keeps_connections(make_server, ws_conne
     closes: list[int] = []
     srv.on("close", lambda: closes.append(1))
     client = await ws_connect(url_for(srv))
-    await _until(lambda: server_conns)
+    await wait_until(lambda: server_conns)
 
     result = srv.close()
     assert result is srv
@@ -227,7 +220,7 @@ async def test_close_stops_accepting_but_keeps_connections(make_server, ws_conne
     assert srv.connections == [server_conns[0]]
 
     await asyncio.wait_for(client.close(1000), 5)
-    await _until(lambda: closes)
+    await wait_until(lambda: closes)
     await asyncio.sleep(0.05)
     assert closes == [1]
     assert srv.connections == []
@@ -244,7 +237,7 @@ async def test_new_connect_after_close_is_refused(make_server, url_for):
 async def test_await_close_waits_for_last_connection(make_server, ws_connect, url_for):
     srv = await make_server()
     client = await ws_connect(url_for(srv))
-    await _until(lambda: srv.connections)
+    await wait_until(lambda: srv.connections)
     closing = asyncio.ensure_future(srv.close())
     await asyncio.sleep(0.1)
     assert not closing.done()
@@ -264,13 +257,13 @@ async def test_await_close_without_connections(make_server):
 async def test_close_callback(make_server, ws_connect, url_for):
     srv = await make_server()
     client = await ws_connect(url_for(srv))
-    await _until(lambda: srv.connections)
+    await wait_until(lambda: srv.connections)
     calls: list[tuple[object, ...]] = []
     srv.close(lambda *args: calls.append(args))
     await asyncio.sleep(0.05)
     assert calls == []
     await asyncio.wait_for(client.close(), 5)
-    await _until(lambda: calls)
+    await wait_until(lambda: calls)
     await asyncio.sleep(0.05)
     assert calls == [()]
 
@@ -278,14 +271,14 @@ async def test_close_callback(make_server, ws_connect, url_for):
 async def test_close_event_waits_for_server_initiated_close(make_server, ws_connect, url_for):
     srv = await make_server()
     client = await ws_connect(url_for(srv))
-    await _until(lambda: srv.connections)
+    await wait_until(lambda: srv.connections)
     order: list[str] = []
     srv.connections[0].on("close", lambda code, reason: order.append(f"conn {code}"))
     srv.on("close", lambda: order.append("server"))
     srv.close()
     srv.connections[0].close(1001, "bye")
     await asyncio.wait_for(client.wait_closed(), 5)
-    await _until(lambda: "server" in order)
+    await wait_until(lambda: "server" in order)
     assert order == ["conn 1001", "server"]
     assert client.close_code == 1001
     assert client.close_reason == "bye"

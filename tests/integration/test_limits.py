@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import struct
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,8 +16,6 @@ from wsevents.aio.options import DEFAULTS
 
 KiB = 1024
 MiB = 1024 * KiB
-
-Pair = tuple[wsevents.Server, Connection, Connection]
 
 
 @pytest.fixture(autouse=True)
@@ -45,21 +43,6 @@ class Closes:
         await asyncio.wait_for(self.done.wait(), 5)
         assert len(self.events) == 1
         return self.events[0]
-
-
-@pytest.fixture
-def make_pair(make_server: Any, ws_connect: Any) -> Callable[..., Awaitable[Pair]]:
-    """``server, server_conn, client = await make_pair(server_options, **client_options)``."""
-
-    async def factory(server_options: dict[str, Any] | None = None, **client_options: Any) -> Pair:
-        server = await make_server(server_options)
-        accepted: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
-        server.on("connection", lambda c: accepted.done() or accepted.set_result(c))
-        client = await ws_connect(f"ws://127.0.0.1:{server.port}/", client_options or None)
-        server_conn = await asyncio.wait_for(accepted, 5)
-        return server, server_conn, client
-
-    return factory
 
 
 class Watch:

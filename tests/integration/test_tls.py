@@ -9,16 +9,9 @@ import pytest
 import trustme
 
 import wsevents
+from helpers import wait_until
 
 pytestmark = pytest.mark.timeout(30)
-
-
-async def _until(predicate, timeout: float = 5.0) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +71,7 @@ async def test_wss_echo_text_and_binary(tls_server, ws_connect, client_context):
     assert await asyncio.wait_for(conn.recv(), 5) == "over tls ✓"
     conn.send_binary(b"\x00\x01" * 40_000)
     assert await asyncio.wait_for(conn.recv(), 5) == b"\x00\x01" * 40_000
-    await _until(lambda: accepted)
+    await wait_until(lambda: accepted)
     server_conn = accepted[0]
     assert server_conn.path == "/secure?q=1"
     assert server_conn.headers["host"] == f"localhost:{tls_server.port}"
@@ -103,7 +96,7 @@ async def test_wss_default_port_in_host_header(tls_server, ws_connect, client_co
     hosts: list[str] = []
     tls_server.on("connection", lambda c: hosts.append(c.headers["host"]))
     await ws_connect("wss://localhost/", ssl=client_context, host="127.0.0.1", port=tls_server.port)
-    await _until(lambda: hosts)
+    await wait_until(lambda: hosts)
     assert hosts == ["localhost"]
 
 
@@ -113,7 +106,7 @@ async def test_wss_closing_handshake(tls_server, ws_connect, client_context):
     conn = await ws_connect(
         f"wss://localhost:{tls_server.port}/", ssl=client_context, host="127.0.0.1", close_timeout=10
     )
-    await _until(lambda: accepted)
+    await wait_until(lambda: accepted)
     server_closes: list[tuple[int, str]] = []
     accepted[0].on("close", lambda code, reason: server_closes.append((code, reason)))
     await asyncio.wait_for(conn.close(4000, "tls bye"), 5)
@@ -136,7 +129,7 @@ async def test_wss_untrusted_certificate_emits_error_and_close(tls_server):
     closes: list[tuple[int, str]] = []
     conn.on("error", errors.append)
     conn.on("close", lambda code, reason: closes.append((code, reason)))
-    await _until(lambda: closes)
+    await wait_until(lambda: closes)
     assert len(errors) == 1
     assert isinstance(errors[0], ssl.SSLCertVerificationError)
     assert closes == [(1006, "")]
