@@ -9,17 +9,10 @@ import socket
 import pytest
 
 import wsevents
+from helpers import wait_until as _until
 from wsevents import Connection, ConnectionClosed, InvalidState
 
 pytestmark = pytest.mark.timeout(30)
-
-
-async def _until(predicate, timeout: float = 5.0) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 def _closes(conn: Connection) -> list[tuple[int, str]]:

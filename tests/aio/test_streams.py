@@ -22,21 +22,6 @@ def blob(n: int, seed: int = 1) -> bytes:
     return random.Random(seed).randbytes(n)
 
 
-@pytest.fixture
-def make_pair(make_server: Any, ws_connect: Any) -> Callable[..., Awaitable[Pair]]:
-    """``server, server_conn, client = await make_pair(server_options, **client_options)``."""
-
-    async def factory(server_options: dict[str, Any] | None = None, **client_options: Any) -> Pair:
-        server = await make_server(server_options)
-        accepted: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
-        server.on("connection", lambda c: accepted.done() or accepted.set_result(c))
-        client = await ws_connect(f"ws://127.0.0.1:{server.port}/", client_options or None)
-        server_conn = await asyncio.wait_for(accepted, 5)
-        return server, server_conn, client
-
-    return factory
-
-
 async def accept_raw(
     make_server: Any, raw_ws: Any, **server_options: Any
 ) -> tuple[Connection, asyncio.StreamReader, asyncio.StreamWriter]:
