@@ -343,3 +343,114 @@ async def test_run_inside_a_running_loop_is_a_runtime_error() -> None:
         wsevents.run(coro)
     # The coroutine was closed, not left to warn "never awaited".
     assert coro.cr_frame is None
+
+
+# -- events style: listen() then connect() at once; errors nobody handles -----------------------
+
+
+@pytest.mark.parametrize("host", ["None", "127.0.0.1", "::1", "localhost"])
+async def test_connect_right_after_listen_works_and_run_returns(spawn: Spawn, host: str) -> None:
+    proc = await spawn(
+        """
+        import socket, sys
+        import wsevents
+
+        host = None if sys.argv[1] == "None" else sys.argv[1]
+        port = 0
+        if host == "localhost":  # a name: the port must be chosen here to be known before the bind
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+        server = wsevents.create_server(lambda conn: conn.on("text", conn.send_text))
+        server.listen(port, host)
+        port = port or server.port  # known at once for None and an IP address
+        where = {None: "127.0.0.1", "::1": "[::1]"}.get(host, host)
+        client = wsevents.connect(f"ws://{where}:{port}/")
+        client.on("connect", lambda: client.send_text("ping"))
+        client.on("text", lambda text: (print("GOT", text, flush=True), client.close(1000)))
+        client.on("error", lambda exc: print("ERROR", exc, flush=True))
+        client.on("close", lambda code, reason: (print("CLOSED", code, flush=True), server.close()))
+        wsevents.run()
+        print("RETURNED", flush=True)
+        """,
+        host,
+    )
+    returncode, out, err = await finish(proc)
+    assert returncode == 0, err
+    assert out.split("\n")[:3] == ["GOT ping", "CLOSED 1000", "RETURNED"], out + err
+
+
+BUSY_PORT_SCRIPT = """
+    import errno, socket, sys
+    import wsevents
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    server = wsevents.create_server()
+    if sys.argv[2] == "listener":
+        server.on("error", lambda exc: print("ERROR EVENT", exc.errno == errno.EADDRINUSE, flush=True))
+    server.listen(port, None if sys.argv[1] == "None" else sys.argv[1])
+    try:
+        wsevents.run()
+    except OSError as exc:
+        print("RAISED", exc.errno == errno.EADDRINUSE, str(port) in str(exc), flush=True)
+    else:
+        print("RETURNED", flush=True)
+"""
+
+
+@pytest.mark.parametrize("host", ["None", "127.0.0.1", "localhost"])
+async def test_a_failed_listen_nobody_handles_is_raised_by_run(spawn: Spawn, host: str) -> None:
+    proc = await spawn(BUSY_PORT_SCRIPT, host, "none")
+    returncode, out, err = await finish(proc)
+    assert returncode == 0, err
+    assert out.strip() == "RAISED True True", out + err
+    assert "never retrieved" not in err
+    assert "Task was destroyed" not in err
+
+
+async def test_a_failed_listen_goes_to_the_error_listener_and_run_returns(spawn: Spawn) -> None:
+    proc = await spawn(BUSY_PORT_SCRIPT, "127.0.0.1", "listener")
+    returncode, out, err = await finish(proc)
+    assert returncode == 0, err
+    assert out.split("\n")[:2] == ["ERROR EVENT True", "RETURNED"], out + err
+    assert err == ""
+
+
+async def test_forgetting_run_says_so(spawn: Spawn) -> None:
+    proc = await spawn(
+        """
+        import wsevents
+
+        server = wsevents.create_server()
+        server.listen(0, "127.0.0.1")
+        client = wsevents.connect(f"ws://127.0.0.1:{server.port}/")
+        print("END", flush=True)
+        """
+    )
+    returncode, out, err = await finish(proc)
+    assert returncode == 0, err
+    assert out.strip() == "END"
+    assert "wsevents.run() was never called" in err
+    assert "Task was destroyed" not in err
+    assert "never awaited" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+async def test_a_script_that_ran_leaves_nothing_to_say_at_exit(spawn: Spawn) -> None:
+    proc = await spawn(
+        """
+        import wsevents
+
+        server = wsevents.create_server()
+        server.listen(0, "127.0.0.1", lambda: server.close())
+        wsevents.run()
+        print("END", flush=True)
+        """
+    )
+    returncode, out, err = await finish(proc)
+    assert returncode == 0, err
+    assert out.strip() == "END"
+    assert err == ""

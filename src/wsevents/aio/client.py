@@ -13,6 +13,7 @@ from urllib.parse import quote, unquote, urlsplit
 from ..errors import HandshakeError
 from ..protocol.deflate import client_accept, client_offer
 from ..protocol.handshake import build_request, check_response, generate_key, parse_response
+from . import runner
 from .connection import Connection, ReadyState
 from .options import ClientOptions
 
@@ -183,6 +184,9 @@ async def _connect(
     host = options.host or url.host
     port = options.port or url.port
     context = _ssl_context(url, options)
+    # A server of this loop may still be binding (listen() on a host name): as in Node,
+    # a connect made right after listen() must find it listening.
+    await runner.binds_settled(loop)
     try:
         connect = loop.create_connection(
             lambda: conn,

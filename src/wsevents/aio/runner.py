@@ -5,11 +5,16 @@ loop; :func:`run` returns once nothing holds the default loop (and its
 ``main`` coroutine, if any, has finished). SIGINT and SIGTERM make every
 holder shut down cleanly (servers stop listening, connections close with
 1001), after which :func:`run` returns.
+
+An error that nobody handles (a failed ``listen()`` with no ``"error"``
+listener and no awaiter) makes :func:`run` raise it. A script that sets
+things up on the default loop and never calls :func:`run` is told so at exit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import os
@@ -17,7 +22,7 @@ import signal
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
-__all__ = ["get_loop", "hold", "release", "run", "shutdown"]
+__all__ = ["binding", "binds_settled", "get_loop", "hold", "release", "report", "run", "shutdown"]
 
 logger = logging.getLogger("wsevents")
 
@@ -35,7 +40,13 @@ class _Activity:
 
 
 _default_loop: asyncio.AbstractEventLoop | None = None
+# Whether run() ever drove _default_loop (else work left on it at exit was forgotten).
+_default_ran = False
 _activity: dict[asyncio.AbstractEventLoop, _Activity] = {}
+# Binds in progress per loop (listen() on a host name): clients of that loop wait for them.
+_binds: dict[asyncio.AbstractEventLoop, set[asyncio.Future[None]]] = {}
+# Per loop that run() drives: completed with the first error nobody handled.
+_failures: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -61,9 +72,10 @@ def get_loop() -> asyncio.AbstractEventLoop:
         return asyncio.get_running_loop()
     except RuntimeError:
         pass
-    global _default_loop
+    global _default_loop, _default_ran
     if _default_loop is None or _default_loop.is_closed():
         _default_loop = _new_loop()
+        _default_ran = False
     return _default_loop
 
 
@@ -88,6 +100,36 @@ def release(loop: asyncio.AbstractEventLoop, obj: _Holder) -> None:
         if idle is None:
             # Nothing waits on this loop: forget it so closed loops are not kept alive.
             del _activity[loop]
+
+
+def binding(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None]) -> None:
+    """A server of ``loop`` is binding until ``fut`` is done; see :func:`binds_settled`."""
+    pending = _binds.setdefault(loop, set())
+    pending.add(fut)
+
+    def settled(done: asyncio.Future[None]) -> None:
+        pending.discard(done)
+        if not pending and _binds.get(loop) is pending:
+            del _binds[loop]
+
+    fut.add_done_callback(settled)
+
+
+async def binds_settled(loop: asyncio.AbstractEventLoop) -> None:
+    """Wait for the binds of ``loop`` in progress (a client started right after ``listen()``
+    then finds the server listening, as in Node). Their errors are left to their owners."""
+    pending = [fut for fut in _binds.get(loop, ()) if not fut.done()]
+    if pending:
+        await asyncio.wait(pending)
+
+
+def report(loop: asyncio.AbstractEventLoop, error: BaseException, what: str) -> None:
+    """``error`` reached nobody (no listener, no awaiter): :func:`run` raises it, else it is logged."""
+    failure = _failures.get(loop)
+    if failure is not None and not failure.done():
+        failure.set_exception(error)
+        return
+    logger.error('%s: %s (nobody listens for "error" or awaits it)', what, error, exc_info=error)
 
 
 def shutdown(loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -129,6 +171,9 @@ def run(main: Coroutine[Any, Any, Any] | None = None) -> Any:
 
     Raises:
         RuntimeError: when called from a running event loop.
+        OSError: a ``listen()`` failed and nobody listened for its ``"error"``
+            nor awaited it (``run`` stops there, as Node exits on an
+            unhandled ``"error"``).
     """
     try:
         asyncio.get_running_loop()
@@ -138,7 +183,10 @@ def run(main: Coroutine[Any, Any, Any] | None = None) -> Any:
         if main is not None:
             main.close()
         raise RuntimeError("wsevents.run() cannot be called from a running event loop")
+    global _default_ran
     loop = get_loop()
+    if loop is _default_loop:
+        _default_ran = True
     asyncio.set_event_loop(loop)
     main_task: asyncio.Task[Any] | None = None
     interrupted = False
@@ -157,7 +205,7 @@ def run(main: Coroutine[Any, Any, Any] | None = None) -> Any:
             loop.add_signal_handler(sig, on_signal, sig.name)
             installed.append(sig)
 
-    async def drive() -> Any:
+    async def work() -> Any:
         nonlocal main_task
         result = None
         if main is not None:
@@ -170,8 +218,63 @@ def run(main: Coroutine[Any, Any, Any] | None = None) -> Any:
         await _until_idle()
         return result
 
+    # Set before the loop runs: tasks scheduled earlier (a listen() before run()) run first.
+    failure: asyncio.Future[None] = loop.create_future()
+    _failures[loop] = failure
     try:
-        return loop.run_until_complete(drive())
+        return loop.run_until_complete(_first_of(asyncio.ensure_future(work(), loop=loop), failure))
     finally:
+        _failures.pop(loop, None)
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+async def _first_of(work: asyncio.Future[Any], failure: asyncio.Future[None]) -> Any:
+    """``work``'s result, unless an unhandled error comes first: then stop ``work`` and raise it."""
+    try:
+        await asyncio.wait({work, failure}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        work.cancel()
+        raise
+    if not failure.done():
+        failure.cancel()
+        return work.result()
+    work.cancel()
+    await asyncio.wait({work})
+    if not work.cancelled() and work.exception() is not None:
+        logger.debug("run(): after an unhandled error", exc_info=work.exception())
+    error = failure.exception()
+    assert error is not None
+    raise error
+
+
+def _describe(holders: list[_Holder]) -> str:
+    return ", ".join(repr(holder) for holder in holders)
+
+
+@atexit.register
+def _at_exit() -> None:
+    """Work left on the default loop at exit: say that ``run()`` was never called, then discard it.
+
+    Without this, Python reports only "Task was destroyed but it is pending!"
+    for each task that never ran.
+    """
+    loop = _default_loop
+    if loop is None or loop.is_closed() or loop.is_running():
+        return
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    activity = _activity.get(loop)
+    holders = list(activity.holders) if activity is not None else []
+    if not tasks and not holders:
+        return
+    if not _default_ran:
+        logger.warning(
+            "wsevents.run() was never called, so nothing ran (%s): end the script with wsevents.run()",
+            _describe(holders) or f"{len(tasks)} pending task(s)",
+        )
+    for task in tasks:
+        task.cancel()
+    with contextlib.suppress(Exception):
+        # Tasks that never started end at once when cancelled.
+        loop.run_until_complete(asyncio.wait(tasks, timeout=1.0))
+    loop.close()

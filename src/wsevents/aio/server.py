@@ -33,8 +33,19 @@ __all__ = ["Server", "HttpRequest", "reject"]
 logger = logging.getLogger("wsevents")
 
 
+# What a refused client may still send after the response, read and thrown away before closing.
+LINGER_BYTES = 1024 * 1024
+# The time bound of that when close_timeout is None.
+LINGER_SECONDS = 5.0
+
+
 def reject(conn: Connection, error: HandshakeError, headers: list[tuple[str, str]] | None = None) -> None:
-    """Answer a failed upgrade request with ``error.status`` and close the socket."""
+    """Answer a failed upgrade request with ``error.status`` and close the socket (see :func:`respond`)."""
+    logger.debug("rejecting handshake from %s: %s (%d)", conn.remote_address, error, error.status or 400)
+    respond(conn, _error_response(error, headers))
+
+
+def _error_response(error: HandshakeError, headers: list[tuple[str, str]] | None = None) -> bytes:
     status = error.status or 400
     extra = list(headers or ())
     if status == 426:
@@ -44,11 +55,62 @@ def reject(conn: Connection, error: HandshakeError, headers: list[tuple[str, str
             extra.append(("Upgrade", "websocket"))
     elif status == 405:
         extra.append(("Allow", "GET"))
-    logger.debug("rejecting handshake from %s: %s (%d)", conn.remote_address, error, status)
+    return build_error_response(status, extra)
+
+
+def respond(conn: Connection, response: bytes) -> None:
+    """Write a final HTTP ``response`` and close the socket without losing it to a reset.
+
+    Closing a socket whose input was not all read makes the kernel answer
+    with a reset, and a client still sending (say, a head over
+    ``max_header_size``) would see that instead of the response. So the
+    sending side is shut down first (when the transport can: not over TLS),
+    then what the client still sends is read and thrown away, at most
+    :data:`LINGER_BYTES` for at most ``close_timeout`` seconds
+    (:data:`LINGER_SECONDS` when that is None), until the client closes.
+    """
     transport = conn.transport
-    if transport is not None and not transport.is_closing():
-        transport.write(build_error_response(status, extra))
+    server = conn.server
+    if server is not None:
+        server._admitting.discard(conn)
+    if transport is None or transport.is_closing():
+        return
+    transport.write(response)
+    limit = server.options.close_timeout if server is not None else None
+    linger = _Lingering(conn, transport)
+    try:
+        if transport.can_write_eof():
+            transport.write_eof()
+        transport.set_protocol(linger)
+        transport.resume_reading()
+    except (OSError, RuntimeError, NotImplementedError):  # pragma: no cover - the peer vanished meanwhile
         transport.close()
+        return
+    linger.timer = conn._loop.call_later(LINGER_SECONDS if limit is None else limit, transport.close)
+
+
+class _Lingering(asyncio.Protocol):
+    """The socket's protocol after a final response: discard input (bounded), pass the end on."""
+
+    def __init__(self, conn: Connection, transport: asyncio.Transport) -> None:
+        self.conn = conn
+        self.transport = transport
+        self.left = LINGER_BYTES
+        self.timer: asyncio.TimerHandle | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self.left -= len(data)
+        if self.left < 0:
+            self.transport.close()
+
+    def eof_received(self) -> bool | None:
+        # None: asyncio closes the transport; the client has read the response or gave up.
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.conn.connection_lost(exc)
 
 
 @dataclass(frozen=True)
@@ -88,6 +150,28 @@ def _response_parts(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return status, [(str(k), str(v)) for k, v in items], bytes(body)
 
 
+def _send_compressed(conn: Connection, message: str | bytes) -> int:
+    """Broadcast to a peer with its own compression context; 1 if sent, 0 if skipped.
+
+    One peer's fault must not stop the broadcast: a peer that does not read
+    is closed with 1008 by the check below (logged), and nothing is raised.
+    """
+    if conn.out_stream is not None or conn._check_open() is not None:
+        return 0
+    try:
+        conn.send(message)
+    except Exception:
+        logger.exception("broadcast to %r failed", conn)
+        return 0
+    return 1
+
+
+def _strip_body(response: bytes) -> bytes:
+    """The head of a complete HTTP ``response`` (for HEAD)."""
+    end = response.find(b"\r\n\r\n")
+    return response if end < 0 else response[: end + 4]
+
+
 def _resolve(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
@@ -119,6 +203,83 @@ def _dual_stack_socket(port: int) -> _socket.socket:
     return sock
 
 
+def _literal_address(host: str, port: int) -> tuple[int, Any] | None:
+    """``(family, sockaddr)`` when ``host`` is an IP literal (no DNS is asked), else None."""
+    try:
+        infos = _socket.getaddrinfo(
+            host, port, type=_socket.SOCK_STREAM, flags=_socket.AI_PASSIVE | _socket.AI_NUMERICHOST
+        )
+    except (_socket.gaierror, UnicodeError):
+        return None
+    family, _, _, _, sockaddr = infos[0]
+    return family, sockaddr
+
+
+def _bind_now(port: int, host: str | None) -> _socket.socket | None:
+    """Bind and listen at once when that needs no name resolution (``host`` None or an IP literal).
+
+    A socket that listens queues connections in the kernel before asyncio
+    serves it, so a client started right after ``listen()`` is not refused
+    (as in Node, whose ``listen()`` on an address binds synchronously).
+    Returns None for a host name, which must be resolved first.
+    """
+    if host is None:
+        try:
+            sock = _dual_stack_socket(port)
+        except OSError as exc:
+            raise _bind_error(exc, ("::", port)) from None
+    else:
+        literal = _literal_address(host, port)
+        if literal is None:
+            return None
+        family, sockaddr = literal
+        sock = _socket.socket(family, _socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+            if family == _socket.AF_INET6:
+                # As asyncio does for an explicit host: "::" means IPv6 only here.
+                sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 1)
+            sock.bind(sockaddr)
+        except OSError as exc:
+            sock.close()
+            raise _bind_error(exc, sockaddr) from None
+    try:
+        sock.listen(_BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+_BACKLOG = 511
+
+
+def _bind_error(exc: OSError, sockaddr: Any) -> OSError:
+    """The bind error with the address in its message, as asyncio words it."""
+    reason = (exc.strerror or str(exc)).lower()
+    return OSError(exc.errno, f"error while attempting to bind on address {sockaddr[:2]!r}: {reason}")
+
+
+class _Bind:
+    """One ``listen()`` call until its socket serves (or fails, or ``close()`` calls it off)."""
+
+    __slots__ = ("port", "host", "fut", "sock", "error", "cancelled", "awaited")
+
+    def __init__(self, port: int, host: str | None, fut: asyncio.Future[None]) -> None:
+        self.port = port
+        self.host = host
+        self.fut = fut
+        self.sock: _socket.socket | None = None
+        self.error: OSError | None = None
+        self.cancelled = False
+        self.awaited = False
+
+    def describe(self) -> str:
+        host = "" if self.host is None else f", {self.host!r}"
+        return f"listen({self.port}{host})"
+
+
 class Server(EventEmitter):
     """A WebSocket server, much like Node's ``http.Server``.
 
@@ -131,6 +292,8 @@ class Server(EventEmitter):
     the bind error.
     """
 
+    _events = frozenset({"listening", "connection", "error", "close"})
+
     def __init__(self, options: ServerOptions, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self.options = options
@@ -138,8 +301,13 @@ class Server(EventEmitter):
         self._ssl = options.ssl_context()
         self._server: asyncio.Server | None = None
         self._op: asyncio.Future[None] | None = None
+        self._bind: _Bind | None = None
+        self._held = False
         self._open: dict[Connection, None] = {}
+        # Admitted by the checks, handshake not finished (an async hook may be deciding).
+        self._admitting: set[Connection] = set()
         self._live: set[Connection] = set()
+        self._lingering: asyncio.TimerHandle | None = None
         self._listening = False
         self._closing = False
         self._close_emitted = False
@@ -185,53 +353,120 @@ class Server(EventEmitter):
     ) -> Server:
         """Start accepting on ``port`` (0: a free one) and ``host`` (None: every address, IPv4 and IPv6).
 
-        ``callback`` is added as a ``"listening"`` listener. A bind error is
-        emitted as ``"error"`` and raised by ``await``.
+        With ``host`` None or an IP address the socket is bound before
+        ``listen`` returns (``port`` is known and a client may connect at
+        once); a host name is resolved first, and clients of the same loop
+        wait for that bind. ``callback`` is added as a ``"listening"``
+        listener. A bind error is emitted as ``"error"`` and raised by
+        ``await``; with neither, :func:`wsevents.run` raises it.
         """
-        if self._server is not None or (self._op is not None and not self._op.done()):
+        if self._server is not None or (self._bind is not None and not self._bind.cancelled):
             raise RuntimeError("the server is already listening")
+        if self._bind is not None:
+            raise RuntimeError(
+                "the server is still calling off its last listen(): await server.close() first"
+            )
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int in 0..65535, not {port!r}")
         if callback is not None:
             self.once("listening", callback)
         self._closing = False
         self._close_emitted = False
-        runner.hold(self._loop, self)
+        self._hold()
         fut: asyncio.Future[None] = self._loop.create_future()
         self._op = fut
-        self._loop.create_task(self._listen(port, host, fut))
+        bind = self._bind = _Bind(port, host, fut)
+        try:
+            bind.sock = _bind_now(port, host)
+        except OSError as exc:
+            bind.error = exc
+        if bind.sock is not None:
+            self.address, self.port = bind.sock.getsockname()[:2]
+        elif bind.error is None:
+            runner.binding(self._loop, fut)
+        self._loop.create_task(self._listen(bind))
         return self
 
-    async def _listen(self, port: int, host: str | None, fut: asyncio.Future[None]) -> None:
+    async def _listen(self, bind: _Bind) -> None:
         try:
-            if host is None:
-                sock = _dual_stack_socket(port)
-                server = await self._loop.create_server(
-                    self._make_connection, sock=sock, ssl=self._ssl, backlog=511
-                )
-            else:
-                server = await self._loop.create_server(
-                    self._make_connection,
-                    host=host,
-                    port=port,
-                    ssl=self._ssl,
-                    backlog=511,
-                    reuse_address=True,
-                )
+            server = await self._serve(bind)
         except Exception as exc:
-            runner.release(self._loop, self)
-            fut.set_exception(exc)
-            if self.listener_count("error"):
-                fut.exception()
-                self._emit_safe("error", exc)
+            self._bind = None
+            self._bind_failed(bind, exc)
+            return
+        except asyncio.CancelledError:
+            # The loop is being torn down (asyncio.run's end, or the interpreter's exit).
+            self._bind = None
+            if bind.sock is not None:
+                bind.sock.close()
+            self._release()
+            raise
+        self._bind = None
+        if server is None or bind.cancelled:
+            # close() came first: never accept anything.
+            if server is not None:
+                server.close()
+            self._bind_settled(bind)
             return
         self._server = server
         self._listening = True
         sockname = server.sockets[0].getsockname()
         self.address, self.port = sockname[0], sockname[1]
-        fut.set_result(None)
+        _resolve(bind.fut)
         logger.info("listening on %s port %d", self.address, self.port)
         self._emit_safe("listening")
+
+    async def _serve(self, bind: _Bind) -> asyncio.Server | None:
+        """The asyncio server for ``bind`` (None when it was called off before it started)."""
+        if bind.error is not None:
+            raise bind.error
+        if bind.cancelled:
+            return None
+        if bind.sock is not None:
+            return await self._loop.create_server(
+                self._make_connection, sock=bind.sock, ssl=self._ssl, backlog=_BACKLOG
+            )
+        return await self._loop.create_server(
+            self._make_connection,
+            host=bind.host,
+            port=bind.port,
+            ssl=self._ssl,
+            backlog=_BACKLOG,
+            reuse_address=True,
+        )
+
+    def _bind_failed(self, bind: _Bind, exc: Exception) -> None:
+        """The bind failed: ``"error"`` if anyone listens, else the awaiter, else ``run()`` raises it."""
+        if bind.sock is not None:
+            bind.sock.close()
+        if bind.cancelled:
+            self._bind_settled(bind)
+            return
+        self._release()
+        fut = bind.fut
+        fut.set_exception(exc)
+        if self.listener_count("error"):
+            fut.exception()
+            self._emit_safe("error", exc)
+        elif not bind.awaited:
+            fut.exception()
+            runner.report(self._loop, exc, f"server.{bind.describe()} failed")
+
+    def _bind_settled(self, bind: _Bind) -> None:
+        """A bind that ``close()`` called off is over: release the loop, finish the close."""
+        _resolve(bind.fut)
+        self._release()
+        self._maybe_emit_close()
+
+    def _hold(self) -> None:
+        if not self._held:
+            self._held = True
+            runner.hold(self._loop, self)
+
+    def _release(self) -> None:
+        if self._held:
+            self._held = False
+            runner.release(self._loop, self)
 
     def close(
         self,
@@ -245,7 +480,9 @@ class Server(EventEmitter):
         With ``graceful=True`` every connection is also closed with 1001
         ("going away"): what was already sent goes out first, then the close
         frame; connections whose closing handshake has not finished after
-        ``timeout`` seconds (default: ``close_timeout``) are aborted.
+        ``timeout`` seconds (default: ``close_timeout``) are aborted. Without
+        it, connections still open after ``close_timeout`` are named in an
+        INFO log. A ``listen()`` still binding is called off.
         ``callback`` is added as a ``"close"`` listener. ``await`` waits for ``"close"``.
         """
         if graceful:
@@ -258,7 +495,7 @@ class Server(EventEmitter):
             self.once("close", callback)
         fut: asyncio.Future[None] = self._loop.create_future()
         self._op = fut
-        if self._closing or (self._server is None and self._close_emitted):
+        if self._closing or (self._server is None and self._bind is None and self._close_emitted):
             if self._close_emitted:
                 fut.set_result(None)
             else:
@@ -266,15 +503,36 @@ class Server(EventEmitter):
             return self
         self._closing = True
         self.once("close", lambda: _resolve(fut))
+        bind = self._bind
+        if bind is not None and not bind.cancelled:
+            bind.cancelled = True
+            if bind.sock is not None:
+                # Refuse connections from now on; the bind task only settles.
+                bind.sock.close()
         if self._server is not None:
             self._server.close()
             self._server = None
             logger.info("stopped listening on %s port %s", self.address, self.port)
         if self._listening:
             self._listening = False
-            runner.release(self._loop, self)
+            self._release()
+        if not graceful and self._live and self.options.close_timeout is not None:
+            self._lingering = self._loop.call_later(self.options.close_timeout, self._report_lingering)
         self._maybe_emit_close()
         return self
+
+    def _report_lingering(self) -> None:
+        """``close()`` waits for connections the application has not closed: say which."""
+        self._lingering = None
+        if self._close_emitted or not self._live:
+            return
+        conns = sorted(self._live, key=repr)
+        logger.info(
+            "server.close() waits for %d connection(s) to end (as in Node): %s; "
+            "close them, or use server.close(graceful=True) to close them with 1001",
+            len(conns),
+            ", ".join(f"{conn!r} from {conn.remote_address}" for conn in conns),
+        )
 
     def _shutdown(self) -> None:
         """Called by ``run()`` on SIGINT/SIGTERM: a graceful close."""
@@ -287,16 +545,24 @@ class Server(EventEmitter):
                 conn._abort()
 
     def _maybe_emit_close(self) -> None:
-        if self._closing and not self._live and not self._close_emitted:
+        if self._closing and not self._live and self._bind is None and not self._close_emitted:
             self._close_emitted = True
+            if self._lingering is not None:
+                self._lingering.cancel()
+                self._lingering = None
             self._emit_safe("close")
 
     def __await__(self) -> Generator[Any, None, Server]:
         return self._wait().__await__()
 
     async def _wait(self) -> Server:
-        if self._op is not None:
-            await self._op
+        op = self._op
+        if op is not None:
+            bind = self._bind
+            if bind is not None and op is bind.fut:
+                bind.awaited = True
+            # Shared by every awaiter: one that gives up (wait_for) must not cancel it for the others.
+            await asyncio.shield(op)
         return self
 
     async def __aenter__(self) -> Server:
@@ -329,6 +595,8 @@ class Server(EventEmitter):
             key = check_request(request)
             conn.protocols = parse_protocols(request.headers.get("sec-websocket-protocol"))
             self._admit(request)
+            # Counted against max_connections until it opens or ends: async hooks take time.
+            self._admitting.add(conn)
         except HandshakeError as exc:
             self.stats["rejected"] += 1
             reject(conn, exc)
@@ -366,7 +634,10 @@ class Server(EventEmitter):
     def _admit(self, request: Any) -> None:
         """The admission checks that need no application code: connection count, Origin."""
         opts = self.options
-        if opts.max_connections is not None and len(self._open) >= opts.max_connections:
+        if (
+            opts.max_connections is not None
+            and len(self._open) + len(self._admitting) >= opts.max_connections
+        ):
             raise HandshakeError("too many connections", 503)
         if opts.origins is not None:
             origin = request.headers.get("origin")
@@ -404,34 +675,35 @@ class Server(EventEmitter):
             _hook_failed(conn, "http_handler", exc)
             return
         if inspect.isawaitable(result):
-            self._later(conn, self._serve_http_async(conn, result))
+            self._later(conn, self._serve_http_async(conn, request, result))
             return
         self._answer_http(conn, request, result)
 
-    async def _serve_http_async(self, conn: Connection, pending: Any) -> None:
+    async def _serve_http_async(self, conn: Connection, request: HttpRequest, pending: Any) -> None:
         try:
             result = await pending
         except Exception as exc:
             _hook_failed(conn, "http_handler", exc)
             return
-        self._answer_http(conn, None, result)
+        self._answer_http(conn, request, result)
 
-    def _answer_http(self, conn: Connection, request: HttpRequest | None, result: Any) -> None:
+    def _answer_http(self, conn: Connection, request: HttpRequest, result: Any) -> None:
         if result is None:
-            reject(conn, HandshakeError("not a WebSocket upgrade request", 426))
-            return
-        try:
-            status, headers, body = _response_parts(result)
-            response = build_error_response(status, headers, body)
-        except (TypeError, ValueError) as exc:
-            logger.error("bad http_handler response: %s", exc)
-            reject(conn, HandshakeError(str(exc), 500))
-            return
-        transport = conn.transport
-        if transport is not None and not transport.is_closing():
+            response = _error_response(HandshakeError("not a WebSocket upgrade request", 426))
+            status = 426
+        else:
+            try:
+                status, headers, body = _response_parts(result)
+                response = build_error_response(status, headers, body)
+            except (TypeError, ValueError) as exc:
+                logger.error("bad http_handler response: %s", exc)
+                reject(conn, HandshakeError(str(exc), 500))
+                return
             logger.info("HTTP %d for %s %s", status, conn.remote_address, conn.path)
-            transport.write(response)
-            transport.close()
+        if request.method == "HEAD":
+            # The head a GET would get, Content-Length included, without the body (RFC 9110 9.3.2).
+            response = _strip_body(response)
+        respond(conn, response)
 
     def broadcast(
         self,
@@ -466,9 +738,7 @@ class Server(EventEmitter):
                 continue
             codec = conn.deflate
             if codec is not None and size >= codec.threshold and codec.can_compress:
-                if conn.out_stream is None:
-                    conn.send(message if isinstance(message, str) else payload)
-                    sent += 1
+                sent += _send_compressed(conn, message if isinstance(message, str) else payload)
             elif conn._send_prebuilt(frame):
                 sent += 1
         return sent
@@ -530,12 +800,14 @@ class Server(EventEmitter):
         conn._open(leftover)
 
     def _connection_opened(self, conn: Connection) -> None:
+        self._admitting.discard(conn)
         self._open[conn] = None
         self._emit_safe("connection", conn)
 
     def _connection_closed(self, conn: Connection) -> None:
         """``conn`` ended: it leaves the sets; it calls ``_maybe_emit_close`` after its own "close"."""
         self._open.pop(conn, None)
+        self._admitting.discard(conn)
         self._live.discard(conn)
 
     def _emit_safe(self, event: str, *args: Any) -> None:
