@@ -26,8 +26,9 @@ demo: $(VENV)/.installed
 	$(BIN)/wsevents serve
 
 # Debian packages the suite needs on a fresh machine (Node for the npm peers, Chromium for the
-# browser tests); installed only when missing, so a machine that has them needs no root.
-SYSTEM_DEPS := node:nodejs npm:npm chromium:chromium
+# browser tests, redis-server for the scale-out tests). Installed with apt when missing and run as
+# root; otherwise make stops at once with the exact command to run.
+SYSTEM_DEPS := node:nodejs npm:npm chromium:chromium redis-server:redis-server
 
 system-deps:
 	@missing=""; for pair in $(SYSTEM_DEPS); do \
@@ -35,10 +36,12 @@ system-deps:
 	    command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" -ne 0 ]; then \
+	        echo "missing Debian packages; run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	    fi; \
 	    echo "installing Debian packages:$$missing"; \
-	    SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing; \
 	fi
 
 test: system-deps $(VENV)/.installed-dev $(NODE_MODULES)/.installed
