@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -352,13 +353,108 @@ async def test_the_page_is_served_on_the_websocket_port(chat: Served) -> None:
 
 
 def test_busy_port_is_reported() -> None:
+    """Exit 3 (as a network error of ``connect``), one line that says what to do, no traceback."""
     served = start_serve()
     try:
         port = served.ws_url.rsplit(":", 1)[1].rstrip("/")
         done = subprocess.run([*CLI, "serve", "--port", port], capture_output=True, text=True, timeout=20)
-        assert done.returncode == 3 and "cannot listen" in done.stderr
+        assert done.returncode == 3
+        assert done.stderr.splitlines() == [
+            f"wsevents: cannot listen on 127.0.0.1 port {port}: address already in use "
+            "(another program uses it: choose another --port, or 0 for any free one)"
+        ]
     finally:
         stop(served)
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ("192.0.2.1", "cannot assign requested address (--host must be an address of this machine)"),
+        ("no-such-host.invalid", "(--host must be a name or address of this machine)"),
+    ],
+)
+def test_host_that_is_not_this_machine(host: str, message: str) -> None:
+    done = subprocess.run([*CLI, "serve", "--host", host, "--port", "0"], capture_output=True, text=True,
+                          timeout=20)
+    assert done.returncode == 3
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"wsevents: cannot listen on {host} port 0: ") and line.endswith(message), line
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["serve", "--port", "99999"], "wsevents serve: argument --port: 99999 is not a port number (0-"),
+        (["serve", "--port", "-1"], "wsevents serve: argument --port: -1 is not a port number (0-65535)"),
+        (["serve", "--port", "http"], "wsevents serve: argument --port: 'http' is not a port number"),
+        (["serve", "--hots", "x"], "wsevents: unrecognized arguments: --hots x"),
+        (["connect", "ws://127.0.0.1:1/", "--wait", "-1"], "wsevents connect: argument --wait: -1 is not"),
+        (["connect", "ws://127.0.0.1:1/", "--ping-interval", "soon"], "--ping-interval: 'soon' is not"),
+        ([], "wsevents: the following arguments are required: command"),
+    ],
+)
+def test_bad_arguments_are_one_line_usage_errors(args: list[str], message: str) -> None:
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()  # not argparse's usage block, and no traceback
+    assert message in line and line.endswith("--help')"), line
+
+
+def test_version() -> None:
+    done = subprocess.run([*CLI, "--version"], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0
+    assert done.stdout == f"wsevents {wsevents.__version__}\n"
+
+
+@pytest.mark.parametrize(("host", "shown"), [("0.0.0.0", "127.0.0.1"), ("::", "[::1]")])
+def test_every_interface_shows_a_url_a_browser_can_open(host: str, shown: str) -> None:
+    """``0.0.0.0`` is not an address to connect to: the banner shows loopback and says where it listens."""
+    served = start_serve("--host", host)
+    try:
+        assert served.banner.startswith(f"wsevents chat: open http://{shown}:"), served.banner
+        assert served.ws_url.startswith(f"ws://{shown}:")
+        assert served.proc.stdout is not None
+        assert served.proc.stdout.readline() == (
+            f"listening on every interface ({host}): from another machine, use this machine's name or "
+            f"address instead of {shown}\n"
+        )
+        done = run_connect(served.ws_url, "fay\n")
+        assert done.stdout.splitlines() == ["fay entered"], done.stderr
+    finally:
+        stop(served)
+
+
+def read_until(proc: subprocess.Popen[bytes], needle: bytes, timeout: float = 10) -> bytes:
+    """What ``proc`` wrote to its stderr up to and including ``needle`` (or all of it at the deadline)."""
+    assert proc.stderr is not None
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        ready, _, _ = select.select([proc.stderr], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(proc.stderr.fileno(), 65536) if ready else b""
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
+def test_verbose_logs_connections_broadcasts_and_closes() -> None:
+    proc = subprocess.Popen([*CLI, "serve", "--port", "0", "-v"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline().decode()
+        done = run_connect(banner.rsplit("endpoint ", 1)[1].rstrip(")\n"), "gus\nhi\n")
+        assert done.returncode == 0, done.stderr
+        log = read_until(proc, b" closed: 1000").decode()
+        assert "wsevents connection from ('127.0.0.1', " in log
+        assert "wsevents.demo broadcast a text message of 11 characters (recipients: 1)" in log  # gus entered
+        assert "wsevents.demo broadcast a text message of 8 characters (recipients: 1)" in log  # [gus] hi
+        assert re.search(r"wsevents\.demo connection from \('127\.0\.0\.1', \d+\) closed: 1000\n", log), log
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
 
 
 @pytest.mark.parametrize(

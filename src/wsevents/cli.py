@@ -10,14 +10,19 @@ Exit codes of ``connect``: 0 closed normally (1000/1001), 1 closed otherwise,
 2 bad usage or URL, 3 connection refused or other network error, 4 handshake
 rejected, 5 TLS failure. ``serve`` exits 0 after Ctrl-C / SIGTERM, 2 on bad
 usage, 3 when it cannot listen, 5 when the certificate or key cannot be used.
+Every error is one line on standard error, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import ipaddress
 import logging
+import os
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -31,19 +36,51 @@ __all__ = ["main", "main_exit", "build_parser"]
 EXIT_OK, EXIT_CLOSED, EXIT_USAGE, EXIT_NETWORK, EXIT_HANDSHAKE, EXIT_TLS = 0, 1, 2, 3, 4, 5
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (exit 2), not the usage block."""
+
+    def error(self, message: str) -> Any:  # argparse declares NoReturn; exit() does not return
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def _port(text: str) -> int:
+    """A TCP port for ``--port``: 0..65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
+
+
+def _seconds(text: str) -> float:
+    """A duration for ``--wait`` / ``--ping-interval``: a finite number of seconds, not negative."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds (0 or more)")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``wsevents``."""
-    parser = argparse.ArgumentParser(prog="wsevents", description="WebSocket server and client.")
+    parser = _Parser(prog="wsevents", description="WebSocket server and client.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {wsevents.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the chat demo (page and WebSocket on one port)")
-    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
+    serve.add_argument("--host", default=DEFAULT_HOST,
+                       help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 or :: for all of them)")
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT,
                        help=f"port (default {DEFAULT_PORT}; 0: any free one)")
     serve.add_argument("--tls-cert", metavar="FILE", help="certificate (PEM) to serve https/wss")
     serve.add_argument("--tls-key", metavar="FILE", help="private key (PEM) of --tls-cert")
     serve.add_argument("--echo", action="store_true", help="run an echo server instead of the chat")
-    serve.add_argument("-v", "--verbose", action="store_true", help="log frames too (DEBUG)")
+    serve.add_argument("-v", "--verbose", action="store_true",
+                       help="log every message, broadcast and close too (DEBUG)")
 
     connect = sub.add_parser("connect", help="connect to URL; stdin lines are sent, messages printed")
     connect.add_argument("url", help="ws:// or wss:// URL")
@@ -52,9 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--protocol", action="append", default=[], metavar="P",
                          help="subprotocol to ask for (repeatable, most preferred first)")
     connect.add_argument("--no-check-certificate", action="store_true", help="accept any TLS certificate")
-    connect.add_argument("--ping-interval", type=float, default=None, metavar="S",
+    connect.add_argument("--ping-interval", type=_seconds, default=None, metavar="S",
                          help="send keepalive pings every S seconds")
-    connect.add_argument("--wait", type=float, default=1.0, metavar="S",
+    connect.add_argument("--wait", type=_seconds, default=1.0, metavar="S",
                          help="after stdin ends, wait S seconds for replies before closing (default 1)")
     return parser
 
@@ -99,19 +136,62 @@ def serve(args: argparse.Namespace) -> int:
     failed: list[BaseException] = []
 
     def ready() -> None:
-        host = f"[{args.host}]" if ":" in args.host else args.host
+        host, everywhere = _browser_host(args.host)
         web, ws = ("https", "wss") if options else ("http", "ws")
         what = "echo server" if args.echo else "chat"
         print(f"wsevents {what}: open {web}://{host}:{server.port}/ in a browser "
               f"(WebSocket endpoint {ws}://{host}:{server.port}/)", flush=True)
+        if everywhere:
+            print(f"listening on every interface ({args.host}): from another machine, use this "
+                  f"machine's name or address instead of {host}", flush=True)
 
     server.on("error", failed.append)
-    server.listen(args.port, args.host, ready)
-    wsevents.run()
+    try:
+        server.listen(args.port, args.host, ready)
+    except ValueError as exc:  # an argument the server refuses (argparse checked the port)
+        print(f"wsevents: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        wsevents.run()
+    except OSError as exc:  # the bind error, if raised rather than emitted as "error"
+        if exc not in failed:
+            failed.append(exc)
     if failed:
-        print(f"wsevents: cannot listen on {args.host}:{args.port}: {failed[0]}", file=sys.stderr)
+        print(f"wsevents: cannot listen on {args.host} port {args.port}: {_why(failed[0])}",
+              file=sys.stderr)
         return EXIT_NETWORK
     return EXIT_OK
+
+
+def _browser_host(host: str) -> tuple[str, bool]:
+    """The host to put in a URL for ``host`` as listened on, and whether that is every interface.
+
+    A browser cannot open ``http://0.0.0.0:8000/``: for the address of every interface, the
+    loopback address of the same family is shown (asyncio makes a ``::`` socket IPv6-only).
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # a name, such as localhost
+        return host, False
+    if address.version == 6:
+        return ("[::1]" if address.is_unspecified else f"[{host}]"), address.is_unspecified
+    return ("127.0.0.1" if address.is_unspecified else host), address.is_unspecified
+
+
+def _why(exc: BaseException) -> str:
+    """A bind error in a few words, with what to do about the common ones."""
+    if isinstance(exc, socket.gaierror):
+        return f"{exc.strerror} (--host must be a name or address of this machine)"
+    if not isinstance(exc, OSError) or not exc.errno:
+        return str(exc)
+    text = os.strerror(exc.errno).lower()
+    if exc.errno == errno.EADDRINUSE:
+        return f"{text} (another program uses it: choose another --port, or 0 for any free one)"
+    if exc.errno == errno.EACCES:
+        return f"{text} (ports below 1024 need privileges: choose another --port)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{text} (--host must be an address of this machine)"
+    return text
 
 
 # -- connect -------------------------------------------------------------------------------

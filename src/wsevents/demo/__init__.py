@@ -46,6 +46,14 @@ def _http_handler(echo: bool) -> Callable[[wsevents.HttpRequest], tuple[int, dic
     return handle
 
 
+def _log_errors_and_close(conn: wsevents.Connection) -> None:
+    """Log the peer's errors and, at INFO as the library logs connections, the close."""
+    peer = conn.remote_address
+    conn.on("error", lambda exc: logger.info("%r: %s", conn, exc))
+    conn.on("close", lambda code, reason: logger.info(
+        "connection from %s closed: %d%s", peer, code, f" {reason}" if reason else ""))
+
+
 def make_chat_server(**options: Any) -> wsevents.Server:
     """A server (not yet listening) running the chat; ``options`` go to ``create_server``."""
     nicknames: dict[wsevents.Connection, str] = {}
@@ -55,21 +63,23 @@ def make_chat_server(**options: Any) -> wsevents.Server:
         def on_text(text: str) -> None:
             if conn not in nicknames:
                 nicknames[conn] = text.strip()[:40] or "anonymous"
-                server.broadcast(f"{nicknames[conn]} entered", exclude=_not_joined())
+                broadcast(f"{nicknames[conn]} entered")
             else:
-                server.broadcast(f"[{nicknames[conn]}] {text}", exclude=_not_joined())
+                broadcast(f"[{nicknames[conn]}] {text}")
 
         @conn.on("close")
         def on_close(code: int, reason: str) -> None:
             nick = nicknames.pop(conn, None)
             if nick is not None:
-                server.broadcast(f"{nick} left", exclude=_not_joined())
+                broadcast(f"{nick} left")
 
         conn.on("binary", lambda stream: conn.close(1003, "text messages only"))
-        conn.on("error", lambda exc: logger.info("%r: %s", conn, exc))
+        _log_errors_and_close(conn)
 
-    def _not_joined() -> list[wsevents.Connection]:
-        return [c for c in server.connections if c not in nicknames]
+    def broadcast(text: str) -> None:
+        sent = server.broadcast(text, exclude=[c for c in server.connections if c not in nicknames])
+        # Like the library's message logs: the size, not the content.
+        logger.debug("broadcast a text message of %d characters (recipients: %d)", len(text), sent)
 
     server = wsevents.create_server(on_connection, http_handler=_http_handler(False), **options)
     return server
@@ -85,7 +95,7 @@ def make_echo_server(**options: Any) -> wsevents.Server:
             conn.send_binary(await stream.read())
 
         conn.on("binary", on_binary)
-        conn.on("error", lambda exc: logger.info("%r: %s", conn, exc))
+        _log_errors_and_close(conn)
 
     return wsevents.create_server(on_connection, http_handler=_http_handler(True), **options)
 
