@@ -9,7 +9,8 @@ Import with ``from helpers import ...``: pytest puts ``tests/`` on ``sys.path``
 * :class:`Recorder` implements the core's ``Handler`` protocol and records
   every call as a tuple; :func:`make_core` wires one to a fresh core.
 * :func:`wait_until` polls a condition with a deadline (also the ``until`` fixture of conftest);
-  :func:`close_event` is a future for a connection's ``"close"``.
+  :func:`close_event` is a future for a connection's ``"close"``; :func:`round_trip` is a
+  ping/pong barrier (everything the peer was sent before is processed when it returns).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "naive_mask",
     "parse_frame_details",
     "parse_frames",
+    "round_trip",
     "wait_until",
     "wire_frame",
 ]
@@ -280,3 +282,24 @@ def close_event(conn: Connection) -> asyncio.Future[tuple[int, str]]:
     fut: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
     conn.on("close", lambda code, reason: fut.done() or fut.set_result((code, reason)))
     return fut
+
+
+async def round_trip(conn: Connection, timeout: float = 5.0) -> None:
+    """Ping the peer and wait for its pong: a barrier instead of a sleep.
+
+    The peer handles frames in order, so when the pong is back it has processed everything
+    ``conn`` sent before, and the loops of both ends have run meanwhile.
+    """
+    payload = f"barrier {id(object())}"
+    pong: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_pong(data: str) -> None:
+        if data == payload and not pong.done():
+            pong.set_result(None)
+
+    conn.on("pong", on_pong)
+    try:
+        await conn.send_ping(payload)
+        await asyncio.wait_for(pong, timeout)
+    finally:
+        conn.off("pong", on_pong)

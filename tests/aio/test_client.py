@@ -126,8 +126,7 @@ async def test_connection_refused_raises_on_await(free_port):
 async def test_connection_refused_emits_error_and_close_1006(free_port):
     conn = wsevents.connect(f"ws://127.0.0.1:{free_port}/")
     events = _record_events(conn)
-    await wait_until(lambda: events["close"])
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: events["close"])  # the last event: nothing can follow it
     assert events["connect"] == []
     assert len(events["error"]) == 1
     assert isinstance(events["error"][0][0], ConnectionRefusedError)

@@ -9,7 +9,7 @@ import socket
 import pytest
 
 import wsevents
-from helpers import wait_until
+from helpers import round_trip, wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -122,12 +122,13 @@ async def test_connection_event_after_handshake(make_server, ws_connect, url_for
     srv = await make_server()
     seen: list[tuple[wsevents.Connection, int]] = []
     srv.on("connection", lambda conn: seen.append((conn, conn.ready_state)))
-    # A TCP connection without a handshake is not a "connection".
+    # A TCP connection without a handshake is not a "connection": accepted before the
+    # WebSocket client below, it still has none once that one has.
     _, writer = await asyncio.open_connection("127.0.0.1", srv.port)
-    await asyncio.sleep(0.05)
-    assert seen == []
+    writer.write(b"GET /raw HTTP/1.1\r\n")
     await ws_connect(url_for(srv, "/x"))
     await wait_until(lambda: seen)
+    assert len(seen) == 1
     conn, state = seen[0]
     assert state == wsevents.Connection.OPEN
     assert conn.server is srv
@@ -215,13 +216,11 @@ async def test_close_stops_accepting_but_keeps_connections(make_server, ws_conne
     assert await asyncio.wait_for(client.recv(), 5) == "still here"
     server_conns[0].send_text("from server")
     assert await asyncio.wait_for(client.recv(), 5) == "from server"
-    await asyncio.sleep(0.05)
     assert closes == []  # not before the last connection ended
     assert srv.connections == [server_conns[0]]
 
     await asyncio.wait_for(client.close(1000), 5)
     await wait_until(lambda: closes)
-    await asyncio.sleep(0.05)
     assert closes == [1]
     assert srv.connections == []
 
@@ -239,7 +238,7 @@ async def test_await_close_waits_for_last_connection(make_server, ws_connect, ur
     client = await ws_connect(url_for(srv))
     await wait_until(lambda: srv.connections)
     closing = asyncio.ensure_future(srv.close())
-    await asyncio.sleep(0.1)
+    await round_trip(client)  # the server ran meanwhile
     assert not closing.done()
     await asyncio.wait_for(client.close(), 5)
     assert await asyncio.wait_for(closing, 5) is srv
@@ -260,11 +259,10 @@ async def test_close_callback(make_server, ws_connect, url_for):
     await wait_until(lambda: srv.connections)
     calls: list[tuple[object, ...]] = []
     srv.close(lambda *args: calls.append(args))
-    await asyncio.sleep(0.05)
+    await round_trip(client)  # the server ran meanwhile
     assert calls == []
     await asyncio.wait_for(client.close(), 5)
     await wait_until(lambda: calls)
-    await asyncio.sleep(0.05)
     assert calls == [()]
 
 
