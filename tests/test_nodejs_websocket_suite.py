@@ -88,6 +88,7 @@ from typing import Any, TypeVar
 import pytest
 
 import wsevents
+from helpers import round_trip
 from wsevents import Connection, HandshakeError, InStream, InvalidState, Server
 from wsevents.aio.options import DEFAULTS
 
@@ -504,7 +505,7 @@ async def test_close__should_emit_close_after_all_client_connections_are_closed(
 
     # What the previous case did (the original's cases share the server).
     server.close(on_close)
-    await asyncio.sleep(0.05)  # let a wrongly early "close" show up
+    await round_trip(client)  # the server ran meanwhile: a wrongly early "close" would show up
 
     assert called is False
     server_closed = future()
@@ -725,9 +726,11 @@ async def test_extra__close_while_connecting(harness: Harness) -> None:
     assert await bounded(closed) == (1006, "")
     assert client.ready_state == Connection.CLOSED
     assert connected == []
-    await asyncio.sleep(0.05)  # a late handshake would show up here
-    assert accepted == []
-    assert server.connections == []
+    # A client that connects after it is served; the dropped one never gets a "connection".
+    probe = await bounded(harness.connect(url(server) + "/probe"))
+    assert [conn.path for conn in accepted] == ["/probe"]
+    assert [conn.path for conn in server.connections] == ["/probe"]
+    probe.close()
 
 
 async def test_extra__close_with_a_code_that_may_not_be_sent(harness: Harness) -> None:
