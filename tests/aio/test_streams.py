@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import wsevents
+from helpers import round_trip, wait_until
 from wsevents import Connection, InStream, InvalidState, OutStream
 
 MiB = 1024 * 1024
@@ -214,7 +215,7 @@ async def test_pause_holds_data_and_resume_releases_it(make_pair: Any, until: An
     assert stream.paused
     # The whole message arrives, but nothing is emitted while paused.
     await until(lambda: stream.ended)
-    await asyncio.sleep(0.05)
+    await round_trip(client)  # a barrier: what the stream would emit by itself has been
     assert collector.chunks == []
     assert collector.ends == 0
     stream.resume()
@@ -236,20 +237,13 @@ async def test_pause_in_the_middle_then_resume(make_pair: Any) -> None:
     out = client.begin_binary()
     await out.write(b"a" * 1000)
     stream = await asyncio.wait_for(stream_fut, 5)
-    for _ in range(100):
-        if collector.chunks:
-            break
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: collector.chunks)
     assert collector.data == b"a" * 1000
     stream.pause()
     await out.write(b"b" * 1000)
     await out.end(b"c")
-    for _ in range(100):
-        if stream.ended:
-            break
-        await asyncio.sleep(0.01)
-    assert stream.ended
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: stream.ended)
+    await round_trip(client)  # a barrier: what the stream would emit by itself has been
     assert collector.data == b"a" * 1000
     assert collector.ends == 0
     stream.resume()
@@ -582,8 +576,10 @@ async def test_write_awaitable_waits_while_the_peer_does_not_read(make_server: A
     out = conn.begin_binary()
     # The raw peer reads nothing: 32 MiB cannot all be handed to the OS.
     pending = asyncio.ensure_future(out.write(b"\0" * (32 * MiB)))
-    await asyncio.sleep(0.3)
-    assert not pending.done()
+    transport = conn.transport
+    assert transport is not None
+    await wait_until(lambda: transport.get_write_buffer_size() > 0)  # not all handed to the OS ...
+    assert not pending.done()  # ... so the write is not done
     # Read it all: the write completes.
 
     async def drain() -> None:
