@@ -9,6 +9,7 @@ import hashlib
 import wsevents
 
 SIZE = 8 * 1024 * 1024  # more than max_buffer_length: a stream is never closed for its size
+STEP = 2 * 1024 * 1024  # progress every 2 MiB
 
 
 async def main() -> None:
@@ -17,10 +18,14 @@ async def main() -> None:
     def on_connection(conn: wsevents.Connection) -> None:
         async def on_binary(stream: wsevents.InStream) -> None:
             digest = hashlib.sha256()
+            # What this loop has read, not stream.bytes_received: that counts what arrived from the
+            # socket, including bytes the stream still holds, so it runs ahead of the loop.
+            read = 0
             async for chunk in stream:
                 digest.update(chunk)
-                if stream.bytes_received % (2 * 1024 * 1024) < len(chunk):
-                    print(f"  received {stream.bytes_received >> 20} MiB")
+                read += len(chunk)
+                if read // STEP > (read - len(chunk)) // STEP:  # just passed a 2 MiB mark
+                    print(f"  received {read / 2**20:.2f} MiB")
             received.set_result(digest.hexdigest())
 
         conn.on("binary", on_binary)
