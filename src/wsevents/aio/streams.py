@@ -60,7 +60,9 @@ class InStream(EventEmitter):
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._flush_scheduled = False
-        #: Total bytes received so far.
+        #: Bytes of the message that have arrived so far, counting those the stream still holds:
+        #: it runs ahead of what ``"data"``, ``read()`` and ``async for`` have delivered (by up to
+        #: about ``limit``); to know that, add up the lengths of the chunks taken.
         self.bytes_received = 0
 
     # -- fed by the connection -------------------------------------------------
