@@ -85,6 +85,25 @@ async def test_a_client_made_right_after_listen_on_a_host_name_waits_for_the_bin
     await asyncio.wait_for(server.close(), 5)
 
 
+async def test_a_failed_listen_nobody_handles_is_logged_outside_run(
+    caplog: pytest.LogCaptureFixture, until: Until
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        server = wsevents.create_server()
+        server.listen(busy.getsockname()[1], "127.0.0.1")  # neither awaited nor an "error" listener
+
+        def reported() -> list[logging.LogRecord]:
+            return [r for r in caplog.records if r.levelno == logging.ERROR and "listen(" in r.getMessage()]
+
+        await until(reported)
+    (record,) = reported()
+    assert "address already in use" in record.getMessage()
+    assert "nobody listens" in record.getMessage()
+    assert not server.listening
+
+
 # -- shared waits --------------------------------------------------------------------------------
 
 
