@@ -9,6 +9,7 @@ As in Node, emitting ``"error"`` with no ``"error"`` listener raises the error.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from types import CoroutineType
@@ -25,10 +26,12 @@ logger = logging.getLogger("wsevents")
 _tasks: set[asyncio.Task[Any]] = set()
 
 
-def _task_done(task: asyncio.Task[Any]) -> None:
+def _task_done(emitter: EventEmitter, event: str, args: tuple[Any, ...], task: asyncio.Task[Any]) -> None:
     _tasks.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("exception in coroutine listener", exc_info=task.exception())
+    if not task.cancelled():
+        exc = task.exception()
+        if exc is not None:
+            emitter._listener_failed(event, args, exc)
 
 
 class _Once:
@@ -141,8 +144,16 @@ class EventEmitter:
             if isinstance(result, CoroutineType):
                 task = asyncio.ensure_future(result)
                 _tasks.add(task)
-                task.add_done_callback(_task_done)
+                task.add_done_callback(functools.partial(_task_done, self, event, args))
         return True
 
     def _listener_added(self, event: str) -> None:
         """Hook for subclasses that react to new listeners (e.g. streams)."""
+
+    def _listener_failed(self, event: str, args: tuple[Any, ...], exc: BaseException) -> None:
+        """A coroutine listener of ``event`` (called with ``args``) raised ``exc``: log it.
+
+        Subclasses that own the emit (a connection) extend this to act on the
+        failure, e.g. close with 1011 instead of leaving the peer waiting.
+        """
+        logger.error("exception in coroutine listener of %r", event, exc_info=exc)

@@ -89,7 +89,8 @@ async def test_paused_in_stream_stops_reading_then_resume_gets_everything(make_p
     assert b"".join(chunks) == payload
     assert is_reading(server_conn)
     assert server_conn.ready_state == Connection.OPEN
-    # The connection goes on working normally.
+    # The connection goes on working normally (recv() once no message listener is left).
+    server_conn.off("binary", on_binary)
     await client.send_text("after")
     assert await asyncio.wait_for(server_conn.recv(), 5) == "after"
 

@@ -104,13 +104,13 @@ class ClientConnection(Connection):
         self._opened: asyncio.Future[Connection] = loop.create_future()
         self._awaited = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """asyncio.Protocol callback: send the upgrade request."""
+    def _made(self, transport: asyncio.BaseTransport) -> None:
+        """Send the upgrade request (``connection_made`` turns an exception here into a failed connect)."""
         if self.ready_state is ReadyState.CLOSED:
             # close() was called while the TCP connection was being made.
             transport.close()
             return
-        super().connection_made(transport)
+        super()._made(transport)
         assert self._transport is not None
         assert isinstance(self._options, ClientOptions)
         headers = self._options.header_items()

@@ -5,8 +5,8 @@ opening handshake it collects the HTTP head (bounded by ``max_header_size``)
 and hands it to the server or client code that created it; once open, the
 transport's ``data_received`` goes straight to the sans-I/O core, whose
 handler calls become the Node-style events (``"text"``, ``"binary"``,
-``"pong"``, ``"close"``, ``"error"``) or, when nobody listens for a message's
-event, entries in the queue that :meth:`Connection.recv` reads.
+``"message"``, ``"pong"``, ``"close"``, ``"error"``) or, when nobody listens
+for any message event, entries in the queue that :meth:`Connection.recv` reads.
 
 Closing (RFC 6455 section 7): the side that receives a close frame answers
 it; the server then closes TCP at once, the client half-closes its side and
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 from .._types import DONE, BytesLike, Failed, SendCallback
 from ..emitter import EventEmitter
 from ..errors import (
+    ConcurrencyError,
     ConnectionClosed,
     HandshakeError,
     InvalidState,
@@ -54,17 +55,51 @@ logger = logging.getLogger("wsevents")
 # Sentinel queued for recv() when the connection ends.
 _END = object()
 
+# The events that take messages: with a listener on any of them, nothing is queued for recv().
+_MESSAGE_EVENTS = ("text", "binary", "message")
+
+
+class _DrainWaiter:
+    """What every send returns while writing is paused: one per drain, not one per send.
+
+    All the sends made before the transport drains share one future; each
+    ``await`` gets its own shield of it, so a cancelled or timed-out awaiter
+    (``wait_for(send(...), t)``) cannot cancel the others' wait.
+    """
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: asyncio.Future[None]) -> None:
+        self.future = future
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return asyncio.shield(self.future).__await__()
+
+    def done(self) -> bool:
+        """Whether the data has been handed to the operating system (or the connection ended)."""
+        return self.future.done()
+
+    def __repr__(self) -> str:
+        return f"<DrainWaiter {self.future!r}>"
+
 
 class Connection(EventEmitter, asyncio.Protocol):
     """A WebSocket connection, on the server side or the client side.
 
     Events: ``"connect"()``, ``"text"(str)``, ``"binary"(InStream)``,
-    ``"pong"(str)``, ``"close"(code, reason)``, ``"error"(exc)``.
+    ``"message"(str or bytes)``, ``"pong"(str)``, ``"close"(code, reason)``,
+    ``"error"(exc)``.
 
-    A received message goes to the listeners of its event when there are
-    any; otherwise it is queued for :meth:`recv` / ``async for``. Messages
-    queued and unread past ``max_buffer_length`` bytes stop reading from the
-    socket until the application catches up.
+    A text message goes to the ``"text"`` listeners, a binary one to the
+    ``"binary"`` listeners (as a stream), and every message, whole, to the
+    ``"message"`` listeners. With none of these three listeners, messages are
+    queued for :meth:`recv` / ``async for``; messages queued and unread past
+    ``max_buffer_length`` bytes stop reading from the socket until the
+    application catches up. With some of them but none for a message's kind,
+    that message is dropped (a WARNING is logged once per connection).
+
+    A coroutine listener that raises is logged and closes the connection
+    with 1011 (internal error): nobody is left to serve the peer.
 
     Send calls return an awaitable that completes when the frame has been
     handed to the operating system; ``callback(error_or_None)`` is called at
@@ -123,9 +158,11 @@ class Connection(EventEmitter, asyncio.Protocol):
         self._queued_bytes = 0
         self._recv_waiter: asyncio.Future[None] | None = None
         self._pause_reasons: set[object] = set()
-        # Sending.
+        self._dropped_kinds: set[str] = set()
+        # Sending: while paused, one shared waiter and the callbacks in send order.
         self._write_paused = False
-        self._drain_waiters: list[tuple[asyncio.Future[None] | None, SendCallback | None]] = []
+        self._drain_waiter: _DrainWaiter | None = None
+        self._drain_callbacks: list[SendCallback] = []
         # Closing.
         self._close_code: int | None = None
         self._close_reason = ""
@@ -195,8 +232,18 @@ class Connection(EventEmitter, asyncio.Protocol):
 
     # -- asyncio.Protocol --------------------------------------------------------
 
+    # Every asyncio callback is guarded: an exception in one would otherwise go to the
+    # loop's exception handler and leave the connection (and its peer) waiting forever.
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """asyncio.Protocol callback (not for application use)."""
+        try:
+            self._made(transport)
+        except Exception as exc:
+            self._internal_error("connection_made", exc)
+
+    def _made(self, transport: asyncio.BaseTransport) -> None:
+        """What ``connection_made`` does; subclasses extend this (it is guarded)."""
         # Not an isinstance check: uvloop's transports are not asyncio.Transport subclasses.
         self._transport = cast(asyncio.Transport, transport)
         transport = self._transport
@@ -208,14 +255,20 @@ class Connection(EventEmitter, asyncio.Protocol):
         transport.set_write_buffer_limits(high=0)
         timeout = self._options.handshake_timeout
         if timeout is not None and self.ready_state is ReadyState.CONNECTING:
-            self._timer = self._loop.call_later(timeout, self._handshake_timed_out)
+            self._timer = self._later(timeout, self._handshake_timed_out)
 
     def data_received(self, data: bytes) -> None:
         """asyncio.Protocol callback: the handshake head first, then frames for the core."""
-        core = self._core
-        if core is not None:
-            core.receive_data(data)
-            return
+        try:
+            core = self._core
+            if core is not None:
+                core.receive_data(data)
+                return
+            self._head_received(data)
+        except Exception as exc:
+            self._internal_error("data_received", exc)
+
+    def _head_received(self, data: bytes) -> None:
         if self.ready_state is not ReadyState.CONNECTING or self._on_head is None:
             return
         head = self._head
@@ -235,14 +288,28 @@ class Connection(EventEmitter, asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         """asyncio.Protocol callback (not for application use)."""
-        if self._core is not None:
-            self._core.receive_eof()
+        try:
+            if self._core is not None:
+                self._core.receive_eof()
+        except Exception as exc:
+            self._internal_error("eof_received", exc)
         # Returning None lets asyncio close the transport; a client that already
         # half-closed, or a server, has nothing more to say.
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         """asyncio.Protocol callback (not for application use)."""
+        try:
+            self._lost(exc)
+        except Exception as error:
+            self._internal_error("connection_lost", error)
+            # Whatever failed, the connection is over: readers and wait_closed() must learn it.
+            self.ready_state = ReadyState.CLOSED
+            self._queue.append(_END)
+            self._wake_recv()
+            self._finish()
+
+    def _lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
         if self._ka_timer is not None:
             self._ka_timer.cancel()
@@ -256,14 +323,7 @@ class Connection(EventEmitter, asyncio.Protocol):
             self._close_reason = ""
         closed = ConnectionClosed(self._close_code, self._close_reason)
         # Pending sends: what was not handed over is lost.
-        self._write_paused = False
-        for fut, callback in self._drain_waiters:
-            if fut is not None and not fut.done():
-                fut.set_exception(closed)
-                fut.exception()  # mark retrieved: fire-and-forget senders never look
-            if callback is not None:
-                self._call_safe(callback, closed)
-        self._drain_waiters.clear()
+        self._release_senders(closed)
         if self._in_stream is not None:
             stream, self._in_stream = self._in_stream, None
             # A stream failed for its size tells its reader so, not just "closed".
@@ -285,13 +345,70 @@ class Connection(EventEmitter, asyncio.Protocol):
 
     def resume_writing(self) -> None:
         """asyncio.Protocol callback: everything written has been handed to the OS."""
+        try:
+            self._release_senders(None)
+        except Exception as exc:
+            self._internal_error("resume_writing", exc)
+
+    def _release_senders(self, error: ConnectionClosed | None) -> None:
+        """Complete every send made while writing was paused (in send order), with ``error`` or success."""
         self._write_paused = False
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for fut, callback in waiters:
-            if fut is not None and not fut.done():
-                fut.set_result(None)
-            if callback is not None:
-                self._call_safe(callback, None)
+        waiter, self._drain_waiter = self._drain_waiter, None
+        callbacks, self._drain_callbacks = self._drain_callbacks, []
+        if waiter is not None and not waiter.future.done():
+            if error is None:
+                waiter.future.set_result(None)
+            else:
+                waiter.future.set_exception(error)
+                waiter.future.exception()  # mark retrieved: fire-and-forget senders never look
+        for callback in callbacks:
+            self._call_safe(callback, error)
+
+    # -- failures inside callbacks, timers and coroutine listeners ----------------
+
+    def _later(self, delay: float, fn: Callable[[], None]) -> asyncio.TimerHandle:
+        """``loop.call_later`` with the same guard as the protocol callbacks."""
+        return self._loop.call_later(delay, self._guarded, fn)
+
+    def _guarded(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception as exc:
+            self._internal_error(getattr(fn, "__name__", "a timer"), exc)
+
+    def _internal_error(self, where: str, exc: Exception) -> None:
+        """An exception escaped an asyncio callback: fail the connection with it, never lose it.
+
+        During the handshake the connect awaitable fails with a
+        ``HandshakeError`` caused by ``exc``; once open, ``"error"`` is emitted
+        (if anyone listens) and the connection is closed with 1011.
+        """
+        logger.error("internal error in %s of %r", where, self, exc_info=exc)
+        state = self.ready_state
+        if state is ReadyState.CLOSED:
+            return
+        if state is ReadyState.CONNECTING:
+            failure = HandshakeError(f"the opening handshake failed: {type(exc).__name__}: {exc}")
+            failure.__cause__ = exc
+            self._failed = failure
+            self._abort()
+            return
+        if self.listener_count("error"):
+            self._emit_safe("error", exc)
+        try:
+            self._abandon(1011, "internal error")
+        except Exception:  # the core itself is broken: no close frame, just the socket
+            self._loop.call_soon(self._abort)
+
+    def _listener_failed(self, event: str, args: tuple[Any, ...], exc: BaseException) -> None:
+        """A coroutine listener raised: log it once and close with 1011 (as websockets does)."""
+        if isinstance(exc, ConnectionClosed) and self.ready_state is not ReadyState.OPEN:
+            # A handler that read past the end of its own connection: nothing went wrong here.
+            logger.debug("coroutine listener of %r ended with %r: %r", event, exc, self)
+            return
+        super()._listener_failed(event, args, exc)
+        if self.ready_state is ReadyState.OPEN:
+            self.close(1011, "internal error")
 
     # -- handshake plumbing (used by server.py and client.py) ---------------------
 
@@ -311,7 +428,7 @@ class Connection(EventEmitter, asyncio.Protocol):
         self._debug = logger.isEnabledFor(logging.DEBUG)
         self.ready_state = ReadyState.OPEN
         if self._options.ping_interval is not None:
-            self._ka_timer = self._loop.call_later(self._options.ping_interval, self._keepalive_ping)
+            self._ka_timer = self._later(self._options.ping_interval, self._keepalive_ping)
         if self.server is not None:
             self.server._connection_opened(self)
         self._emit_safe("connect")
@@ -349,17 +466,63 @@ class Connection(EventEmitter, asyncio.Protocol):
 
     # -- receiving (called by _Receiver) -----------------------------------------
 
-    def _message(self, message: str | bytes, event: str, size: int) -> None:
+    def _message(self, message: str | bytes, event: str, size: int, streamed: bool = False) -> None:
+        """A whole message arrived (``streamed``: its ``"binary"`` listeners already had the stream)."""
         if self._debug:
             logger.debug("%r received %s message of %d bytes", self, event, size)
+        delivered = streamed
         if event == "text" and self.listener_count("text"):
             self._emit_safe("text", message)
+            delivered = True
+        if self.listener_count("message"):
+            self._emit_safe("message", message)
+            delivered = True
+        if delivered:
+            return
+        listened = self._message_listener()
+        if listened is not None:
+            self._drop(event, listened)
             return
         self._queue.append(message)
         self._queued_bytes += size
         if self._queued_bytes > self.max_buffer_length or len(self._queue) >= self._options.max_queue:
             self._pause_reading("queue")
         self._wake_recv()
+
+    def _message_listener(self) -> str | None:
+        """The first message event that has listeners, or ``None`` (messages then go to recv())."""
+        for event in _MESSAGE_EVENTS:
+            if self.listener_count(event):
+                return event
+        return None
+
+    def _drop(self, kind: str, listened: str) -> None:
+        """A ``kind`` message nobody listens for, while others do: not queued for a recv() nobody calls."""
+        if kind in self._dropped_kinds:
+            return
+        self._dropped_kinds.add(kind)
+        logger.warning(
+            "%r: %s messages are dropped: there is a %r listener but none for %r or 'message' "
+            "(add a %r or 'message' listener to receive them)",
+            self,
+            kind,
+            listened,
+            kind,
+            kind,
+        )
+
+    def _listener_added(self, event: str) -> None:
+        # A recv() already waiting would wait forever: messages now go to the listener.
+        waiter = self._recv_waiter
+        if event in _MESSAGE_EVENTS and waiter is not None and not waiter.done():
+            waiter.set_exception(self._recv_conflict(event))
+
+    @staticmethod
+    def _recv_conflict(event: str) -> InvalidState:
+        return InvalidState(
+            f"recv() cannot be used while a {event!r} listener is attached: messages go to "
+            f"the listeners (remove them with remove_all_listeners({event!r}) to use recv())"
+        )
 
     def _wake_recv(self) -> None:
         waiter = self._recv_waiter
@@ -444,7 +607,7 @@ class Connection(EventEmitter, asyncio.Protocol):
         self._core.send_ping(payload)
         timeout = self._options.ping_timeout
         if timeout is not None:
-            self._ka_timer = self._loop.call_later(timeout, self._keepalive_expired)
+            self._ka_timer = self._later(timeout, self._keepalive_expired)
 
     def _keepalive_expired(self) -> None:
         self._ka_timer = None
@@ -462,7 +625,7 @@ class Connection(EventEmitter, asyncio.Protocol):
                 self._ka_timer.cancel()
             interval = self._options.ping_interval
             if interval is not None and self.ready_state is ReadyState.OPEN:
-                self._ka_timer = self._loop.call_later(interval, self._keepalive_ping)
+                self._ka_timer = self._later(interval, self._keepalive_ping)
             return
         self._emit_safe("pong", payload.decode("utf-8", "replace"))
 
@@ -502,7 +665,7 @@ class Connection(EventEmitter, asyncio.Protocol):
         self._cancel_timer()
         timeout = self._options.close_timeout
         if timeout is not None:
-            self._timer = self._loop.call_later(timeout, self._close_timed_out)
+            self._timer = self._later(timeout, self._close_timed_out)
 
     def _close_timed_out(self) -> None:
         self._timer = None
@@ -571,7 +734,8 @@ class Connection(EventEmitter, asyncio.Protocol):
                 self.out_stream = None
             self._core.send_close(code, reason)
             self._start_close_timer()
-        return self._closed
+        # Shielded: wait_for(close(), t) timing out must not cancel what wait_closed() waits on.
+        return asyncio.shield(self._closed)
 
     def _shutdown(self) -> None:
         """Called by ``run()`` on SIGINT/SIGTERM: close with 1001."""
@@ -601,6 +765,11 @@ class Connection(EventEmitter, asyncio.Protocol):
             transport = self._transport
             if transport is not None and transport.get_write_buffer_size() > self._options.max_write_buffer:
                 self._write_overflow()
+        if self.ready_state is ReadyState.CONNECTING:
+            return InvalidState(
+                "cannot send: the connection is not open yet (CONNECTING); "
+                "await connect() first, or send from a 'connect' listener"
+            )
         if self.ready_state is not ReadyState.OPEN:
             return InvalidState(f"cannot send: the connection is {self.ready_state.name}")
         return None
@@ -610,9 +779,13 @@ class Connection(EventEmitter, asyncio.Protocol):
             if callback is not None:
                 callback(None)
             return DONE
-        fut = self._loop.create_future()
-        self._drain_waiters.append((fut, callback))
-        return fut
+        # Bounded memory: every send until the next drain shares one waiter.
+        if callback is not None:
+            self._drain_callbacks.append(callback)
+        waiter = self._drain_waiter
+        if waiter is None:
+            waiter = self._drain_waiter = _DrainWaiter(self._loop.create_future())
+        return waiter
 
     def send_text(self, text: str, callback: SendCallback | None = None) -> Awaitable[None]:
         """Send ``text`` as one text frame.
@@ -710,12 +883,24 @@ class Connection(EventEmitter, asyncio.Protocol):
     async def recv(self) -> str | bytes:
         """The next whole message (``str`` for text, ``bytes`` for binary).
 
-        Only messages whose event has no listener are queued for ``recv``.
-        Cancelling a ``recv`` loses no message.
+        Messages are queued for ``recv`` only while no ``"text"``, ``"binary"``
+        or ``"message"`` listener is attached. Cancelling a ``recv`` loses no
+        message.
 
         Raises:
             ConnectionClosed: the connection is closed (with its code and reason).
+            ConcurrencyError: another ``recv()`` (or ``async for``) is already waiting.
+            InvalidState: a ``"text"``, ``"binary"`` or ``"message"`` listener is
+                attached (also raised in a waiting ``recv()`` when one is added).
         """
+        if self._recv_waiter is not None:
+            raise ConcurrencyError(
+                "another coroutine is already waiting in recv() or async for on this connection; "
+                "only one may read at a time"
+            )
+        listened = self._message_listener()
+        if listened is not None:
+            raise self._recv_conflict(listened)
         while not self._queue:
             if self.ready_state is ReadyState.CLOSED:
                 raise ConnectionClosed(self._close_code or 1006, self._close_reason)
@@ -798,8 +983,11 @@ class _Receiver:
         self.conn._message(text, "text", len(text))
 
     def on_binary_start(self) -> bool:
+        """Stream to ``"binary"``, collect for ``"message"`` or ``recv()`` (bounded), or drop."""
         conn = self.conn
-        if conn.listener_count("binary"):
+        streamed = conn.listener_count("binary") > 0
+        whole = conn.listener_count("message") > 0
+        if streamed:
             stream = InStream(
                 lambda: conn._pause_reading(stream),
                 lambda: conn._resume_reading(stream),
@@ -808,9 +996,13 @@ class _Receiver:
             )
             conn._in_stream = stream
             conn._emit_safe("binary", stream)
-            return False
-        conn._parts = []
-        return True
+        listened = conn._message_listener()
+        if whole or listened is None:
+            conn._parts = []
+            return True
+        if not streamed:
+            conn._drop("binary", listened)
+        return False
 
     def _fail_stream(self, error: MessageTooBig) -> None:
         core = self.conn._core
@@ -826,9 +1018,9 @@ class _Receiver:
                 # The stream keeps its own backpressure until its data is consumed.
                 conn._in_stream = None
                 stream._end()
-            return
         parts = conn._parts
-        assert parts is not None
+        if parts is None:
+            return  # streamed only, or dropped
         if len(data) < 256 and parts and len(parts[-1]) < 256:
             # Tiny pieces are joined as they come: millions of small bytes objects
             # would take many times max_buffer_length.
@@ -838,7 +1030,7 @@ class _Receiver:
         if fin:
             conn._parts = None
             message = parts[0] if len(parts) == 1 else b"".join(parts)
-            conn._message(message, "binary", len(message))
+            conn._message(message, "binary", len(message), streamed=stream is not None)
 
     def on_ping(self, payload: bytes) -> None:
         # The core has written the pong: pongs count against max_write_buffer like any
