@@ -407,6 +407,17 @@ def test_version() -> None:
     assert done.stdout == f"wsevents {wsevents.__version__}\n"
 
 
+def test_package_metadata() -> None:
+    """The version has one source (what ``--version`` prints), and the license is an SPDX expression:
+    the TOML-table form makes setuptools warn three times in ``make demo``'s ``pip install -e .``
+    (checked by hand in fresh venvs on Python 3.10 and 3.13; the test suite does not download setuptools)."""
+    text = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^dynamic = \["version"\]', text, re.M)
+    assert 'version = { attr = "wsevents.__version__" }' in text
+    assert re.search(r'^license = "MIT"$', text, re.M)
+    assert re.search(r'^requires = \["setuptools>=77"\]', text, re.M)  # the first to take SPDX expressions
+
+
 @pytest.mark.parametrize(("host", "shown"), [("0.0.0.0", "127.0.0.1"), ("::", "[::1]")])
 def test_every_interface_shows_a_url_a_browser_can_open(host: str, shown: str) -> None:
     """``0.0.0.0`` is not an address to connect to: the banner shows loopback and says where it listens."""
