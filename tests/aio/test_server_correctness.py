@@ -64,6 +64,27 @@ async def test_close_right_after_listen_never_listens(host: str, until: Until) -
     await asyncio.wait_for(server.close(), 5)
 
 
+@pytest.mark.parametrize("ticks", [1, 2, 3])
+async def test_close_while_the_bind_starts_serving(
+    ticks: int, caplog: pytest.LogCaptureFixture, until: Until
+) -> None:
+    """close() at each step of the bind task (asyncio owns the socket once it serves it)."""
+    server = wsevents.create_server()
+    before = asyncio.all_tasks()
+    server.listen(0, "127.0.0.1")
+    port = server.port
+    assert port
+    started = asyncio.all_tasks() - before
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    server.close()
+    await asyncio.wait_for(server, 5)
+    await until(lambda: all(task.done() for task in started))
+    assert not server.listening
+    assert await refused(port)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
 async def test_listen_on_an_ip_literal_binds_before_it_returns() -> None:
     server = wsevents.create_server()
     server.listen(0, "127.0.0.1")

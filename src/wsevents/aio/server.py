@@ -264,7 +264,7 @@ def _bind_error(exc: OSError, sockaddr: Any) -> OSError:
 class _Bind:
     """One ``listen()`` call until its socket serves (or fails, or ``close()`` calls it off)."""
 
-    __slots__ = ("port", "host", "fut", "sock", "error", "cancelled", "awaited")
+    __slots__ = ("port", "host", "fut", "sock", "error", "cancelled", "awaited", "started")
 
     def __init__(self, port: int, host: str | None, fut: asyncio.Future[None]) -> None:
         self.port = port
@@ -274,6 +274,8 @@ class _Bind:
         self.error: OSError | None = None
         self.cancelled = False
         self.awaited = False
+        # asyncio owns ``sock`` from create_server() on.
+        self.started = False
 
     def describe(self) -> str:
         host = "" if self.host is None else f", {self.host!r}"
@@ -341,6 +343,8 @@ class Server(EventEmitter):
         return self._ssl is not None
 
     def __repr__(self) -> str:
+        if self._bind is not None and self.port is None:
+            return f"<Server {self._bind.describe()} binding>"
         return f"<Server {self.address}:{self.port} listening={self._listening}>"
 
     # -- listen / close ----------------------------------------------------------
@@ -422,6 +426,7 @@ class Server(EventEmitter):
             raise bind.error
         if bind.cancelled:
             return None
+        bind.started = True
         if bind.sock is not None:
             return await self._loop.create_server(
                 self._make_connection, sock=bind.sock, ssl=self._ssl, backlog=_BACKLOG
@@ -506,7 +511,7 @@ class Server(EventEmitter):
         bind = self._bind
         if bind is not None and not bind.cancelled:
             bind.cancelled = True
-            if bind.sock is not None:
+            if bind.sock is not None and not bind.started:
                 # Refuse connections from now on; the bind task only settles.
                 bind.sock.close()
         if self._server is not None:
@@ -809,14 +814,6 @@ class Server(EventEmitter):
         self._open.pop(conn, None)
         self._admitting.discard(conn)
         self._live.discard(conn)
-
-    def _listener_failed(self, event: str, args: tuple[Any, ...], exc: BaseException) -> None:
-        # An async "connection" handler that raised leaves nobody to serve its
-        # connection: that connection logs it and closes with 1011.
-        if event == "connection" and args and isinstance(args[0], Connection):
-            args[0]._listener_failed(event, args, exc)
-            return
-        super()._listener_failed(event, args, exc)
 
     def _emit_safe(self, event: str, *args: Any) -> None:
         try:
