@@ -815,6 +815,14 @@ class Server(EventEmitter):
         self._admitting.discard(conn)
         self._live.discard(conn)
 
+    def _listener_failed(self, event: str, args: tuple[Any, ...], exc: BaseException) -> None:
+        # An async "connection" handler that raised leaves nobody to serve its
+        # connection: that connection logs it and closes with 1011.
+        if event == "connection" and args and isinstance(args[0], Connection):
+            args[0]._listener_failed(event, args, exc)
+            return
+        super()._listener_failed(event, args, exc)
+
     def _emit_safe(self, event: str, *args: Any) -> None:
         try:
             self.emit(event, *args)
