@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+import wsevents
 from wsevents import EventEmitter
+
+SRC = Path(wsevents.__file__).parent
 
 
 def test_on_and_emit_pass_arguments() -> None:
@@ -364,3 +370,161 @@ def test_listener_count() -> None:
     em.on("x", lambda: None)
     em.once("x", lambda: None)
     assert em.listener_count("x") == 2
+
+
+def test_listener_re_adding_itself_with_on_runs_once_per_emit() -> None:
+    """Regression: a listener added during an emit was called by that same emit (here: without end)."""
+    em = EventEmitter()
+    calls: list[int] = []
+
+    def again() -> None:
+        calls.append(len(calls))
+        if len(calls) > 100:  # bound the regression's failure mode: an endless emit
+            raise AssertionError("the listener added during the emit was called by it")
+        em.on("x", again)
+
+    em.on("x", again)
+    em.emit("x")
+    assert calls == [0]
+    assert em.listener_count("x") == 2
+    em.emit("x")
+    assert calls == [0, 1, 2]
+    assert em.listener_count("x") == 4
+
+
+def test_listener_added_with_on_during_emit_is_not_called_by_that_emit() -> None:
+    em = EventEmitter()
+    calls: list[str] = []
+
+    def late() -> None:
+        calls.append("late")
+
+    def a() -> None:
+        calls.append("a")
+        em.on("x", late)
+        em.once("x", late)
+
+    em.on("x", a)
+    em.emit("x")
+    assert calls == ["a"]
+    calls.clear()
+    em.emit("x")
+    assert calls == ["a", "late", "late"]
+
+
+def test_a_listener_removed_by_an_earlier_one_is_still_called_by_that_emit() -> None:
+    """As in Node: the emit calls the listeners it started with."""
+    em = EventEmitter()
+    calls: list[str] = []
+
+    def b() -> None:
+        calls.append("b")
+
+    def a() -> None:
+        calls.append("a")
+        em.remove_all_listeners("x")
+
+    em.on("x", a)
+    em.on("x", b)
+    em.emit("x")
+    assert calls == ["a", "b"]
+    assert em.emit("x") is False
+
+
+class _Named(EventEmitter):
+    _events = frozenset({"text", "binary", "close"})
+
+
+def test_plain_emitter_accepts_any_event_name() -> None:
+    em = EventEmitter()
+    em.on("anything at all", lambda: None)
+    em.once("txt", lambda: None)
+    em.off("whatever", lambda: None)
+    assert em.listener_count("anything at all") == 1
+
+
+@pytest.mark.parametrize("method", ["on", "once", "off", "on-decorator", "once-decorator"])
+def test_unknown_event_name_is_a_value_error_with_did_you_mean(method: str) -> None:
+    em = _Named()
+    name, _, form = method.partition("-")
+    register = getattr(em, name)
+    with pytest.raises(ValueError) as info:
+        if form:
+            register("txt")
+        else:
+            register("txt", lambda: None)
+    message = str(info.value)
+    assert "'txt'" in message
+    assert "did you mean 'text'?" in message
+    for valid in ("'binary'", "'close'", "'text'"):
+        assert valid in message
+    assert em.listener_count("text") == 0
+
+
+def test_unknown_event_name_far_from_any_has_no_suggestion() -> None:
+    with pytest.raises(ValueError) as info:
+        _Named().on("zzzzzz", lambda: None)
+    assert "did you mean" not in str(info.value)
+    assert "'binary', 'close', 'text'" in str(info.value)
+
+
+def test_known_event_names_of_a_subclass_work() -> None:
+    em = _Named()
+    got: list[str] = []
+
+    def on_text(text: str) -> None:
+        got.append(text)
+
+    em.on("text", on_text)
+    em.emit("text", "hi")
+    em.off("text", on_text)
+    assert got == ["hi"]
+    assert em.listener_count("text") == 0
+
+
+def _emitted(*modules: str) -> set[str]:
+    """The event names that the library's code in ``modules`` emits (or checks listeners of)."""
+    pattern = re.compile(r'(?:\bemit|_emit_safe|listener_count)\(\s*"(\w+)"')
+    return {name for module in modules for name in pattern.findall((SRC / module).read_text())}
+
+
+@pytest.mark.parametrize(
+    ("cls", "modules"),
+    [
+        (wsevents.Connection, ("aio/connection.py", "aio/client.py")),
+        (wsevents.Server, ("aio/server.py",)),
+    ],
+)
+def test_each_class_allows_exactly_the_events_it_emits(
+    cls: type[EventEmitter], modules: tuple[str, ...]
+) -> None:
+    assert cls._events == _emitted(*modules)
+
+
+def test_streams_allow_exactly_the_events_they_emit() -> None:
+    assert wsevents.InStream._events is not None and wsevents.OutStream._events is not None
+    assert wsevents.InStream._events | wsevents.OutStream._events == _emitted("aio/streams.py")
+    assert wsevents.InStream._events == {"data", "end", "error"}
+    assert wsevents.OutStream._events == {"finish"}
+
+
+async def test_typos_on_every_public_emitter_name_the_valid_events(make_server: Any, ws_connect: Any) -> None:
+    server = await make_server()
+    client = await ws_connect(f"ws://127.0.0.1:{server.port}/")
+    stream = wsevents.InStream(lambda: None, lambda: None, 1024)
+    out = client.begin_binary()
+    cases: list[tuple[EventEmitter, str, str]] = [
+        (client, "txt", "text"),
+        (client, "mesage", "message"),
+        (server, "conection", "connection"),
+        (stream, "date", "data"),
+        (out, "finsh", "finish"),
+    ]
+    for emitter, typo, meant in cases:
+        with pytest.raises(ValueError, match=f"did you mean '{meant}'") as info:
+            emitter.on(typo, lambda *args: None)
+        public = "Connection" if isinstance(emitter, wsevents.Connection) else type(emitter).__name__
+        assert str(info.value).startswith(f"{public} has no event '{typo}'")
+        for valid in type(emitter)._events or ():
+            assert repr(valid) in str(info.value)
+    await out.end()

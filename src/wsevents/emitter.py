@@ -3,17 +3,23 @@
 Listeners run in registration order, synchronously, when :meth:`EventEmitter.emit`
 is called. A coroutine function may be registered too: each call then creates a
 task on the running loop (exceptions in that task are logged, never lost).
-As in Node, emitting ``"error"`` with no ``"error"`` listener raises the error.
+As in Node, emitting ``"error"`` with no ``"error"`` listener raises the error,
+and an emit calls the listeners registered when it starts: one added or removed
+by a listener takes effect from the next emit.
+
+A subclass names the events it emits in ``_events``: registering any other
+name (a typo such as ``"txt"``) raises ``ValueError`` with a "did you mean".
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import functools
 import logging
 from collections.abc import Callable
 from types import CoroutineType
-from typing import Any, TypeVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 __all__ = ["EventEmitter", "Listener"]
 
@@ -54,8 +60,27 @@ class EventEmitter:
 
     __slots__ = ("_listeners",)
 
+    #: The events that may be listened for; ``None`` allows any name.
+    _events: ClassVar[frozenset[str] | None] = None
+
     def __init__(self) -> None:
+        # The lists are never changed in place, only replaced: an emit in progress
+        # goes on with the list it started with (Node copies the array instead).
         self._listeners: dict[str, list[Listener]] = {}
+
+    def _check_event(self, event: str) -> None:
+        events = self._events
+        if events is None or event in events:
+            return
+        names = sorted(events)
+        close = difflib.get_close_matches(str(event), names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        # The class that names the events (Connection, not a private subclass of it).
+        owner = next(cls for cls in type(self).__mro__ if "_events" in vars(cls))
+        raise ValueError(
+            f"{owner.__name__} has no event {event!r}{hint}; its events are: "
+            + ", ".join(repr(name) for name in names)
+        )
 
     @overload
     def on(self, event: str) -> Callable[[_F], _F]: ...
@@ -66,14 +91,18 @@ class EventEmitter:
         """Add ``fn`` as a listener of ``event`` and return it.
 
         Without ``fn``, returns a decorator: ``@emitter.on("text")``.
+
+        Raises:
+            ValueError: ``event`` is not one of the events this emitter emits.
         """
+        self._check_event(event)
         if fn is None:
             def decorator(f: _F) -> _F:
                 self.on(event, f)
                 return f
 
             return decorator
-        self._listeners.setdefault(event, []).append(fn)
+        self._listeners[event] = [*self._listeners.get(event, ()), fn]
         self._listener_added(event)
         return fn
 
@@ -86,6 +115,7 @@ class EventEmitter:
 
     def once(self, event: str, fn: Listener | None = None) -> Any:
         """Like :meth:`on`, but the listener is removed before its first call."""
+        self._check_event(event)
         if fn is None:
             def decorator(f: _F) -> _F:
                 self.once(event, f)
@@ -97,12 +127,12 @@ class EventEmitter:
 
     def off(self, event: str, fn: Listener) -> None:
         """Remove one registration of ``fn`` (or of a :meth:`once` wrapper of it)."""
+        self._check_event(event)
         listeners = self._listeners.get(event)
         if not listeners:
             return
         for i, registered in enumerate(listeners):
             if registered is fn or (isinstance(registered, _Once) and registered.fn is fn):
-                # Replace rather than mutate: an emit in progress iterates the old list.
                 self._listeners[event] = listeners[:i] + listeners[i + 1 :]
                 return
 

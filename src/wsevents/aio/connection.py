@@ -108,6 +108,8 @@ class Connection(EventEmitter, asyncio.Protocol):
     anyone listens, else raised at the call.
     """
 
+    _events = frozenset({"connect", "text", "binary", "message", "pong", "close", "error"})
+
     CONNECTING = ReadyState.CONNECTING
     OPEN = ReadyState.OPEN
     CLOSING = ReadyState.CLOSING

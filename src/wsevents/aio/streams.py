@@ -39,6 +39,8 @@ class InStream(EventEmitter):
     ``"error"`` is emitted if anyone listens for it.
     """
 
+    _events = frozenset({"data", "end", "error"})
+
     def __init__(
         self,
         pause_reading: Callable[[], None],
@@ -265,6 +267,8 @@ class OutStream(EventEmitter):
     then goes out as one frame; :meth:`end` sends what is left as the final
     frame. ``"finish"`` is emitted after the final frame has been handed over.
     """
+
+    _events = frozenset({"finish"})
 
     def __init__(self, send_frame: FrameSender, fragment_size: int, on_end: Callable[[], None]) -> None:
         super().__init__()
