@@ -22,6 +22,13 @@ def run(path: Path) -> list[str]:
     return done.stdout.splitlines()
 
 
+def test_samples_need_nothing_but_wsevents() -> None:
+    """A sample runs where ``make demo`` installed wsevents alone (the TLS one needed trustme)."""
+    for path in SAMPLES.rglob("*.py"):
+        for module in re.findall(r"^(?:import|from) (\w+)", path.read_text(), re.M):
+            assert module == "wsevents" or module in sys.stdlib_module_names, (path.name, module)
+
+
 def test_wss_echo() -> None:
     lines = run(SAMPLES / "wss" / "wss_echo.py")
     assert lines[0] == "secure echo: hello over TLS"
