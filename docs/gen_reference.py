@@ -165,6 +165,10 @@ def render() -> str:
         "`wsevents.__all__` is here with its public methods and attributes, and so are the options",
         "of `create_server` and `connect`. The [guide](guide.md) shows them at work.",
         "",
+        "Objects created while an asyncio loop runs belong to that loop; objects created outside any",
+        "running loop belong to the library's default loop, which `run()` drives. Nothing is",
+        "thread-safe: from another thread, go through `loop.call_soon_threadsafe`.",
+        "",
         *options_table(),
     ]
     def order(n: str) -> tuple[bool, str]:
