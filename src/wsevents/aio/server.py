@@ -6,8 +6,7 @@ import asyncio
 import inspect
 import logging
 import socket as _socket
-from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Generator, Iterable
 from typing import Any
 
 from ..emitter import EventEmitter
@@ -19,11 +18,11 @@ from ..protocol.handshake import (
     build_accept_response,
     build_error_response,
     check_request,
-    choose_protocol,
     is_upgrade,
     parse_protocols,
     parse_request,
 )
+from ..protocol.hooks import HttpRequest, choose, error_response, refusal, response_parts, strip_body
 from . import runner
 from .connection import Connection
 from .options import ServerOptions
@@ -42,20 +41,7 @@ LINGER_SECONDS = 5.0
 def reject(conn: Connection, error: HandshakeError, headers: list[tuple[str, str]] | None = None) -> None:
     """Answer a failed upgrade request with ``error.status`` and close the socket (see :func:`respond`)."""
     logger.debug("rejecting handshake from %s: %s (%d)", conn.remote_address, error, error.status or 400)
-    respond(conn, _error_response(error, headers))
-
-
-def _error_response(error: HandshakeError, headers: list[tuple[str, str]] | None = None) -> bytes:
-    status = error.status or 400
-    extra = list(headers or ())
-    if status == 426:
-        if "version" in str(error).lower():
-            extra.append(("Sec-WebSocket-Version", "13"))
-        else:
-            extra.append(("Upgrade", "websocket"))
-    elif status == 405:
-        extra.append(("Allow", "GET"))
-    return build_error_response(status, extra)
+    respond(conn, error_response(error, headers))
 
 
 def respond(conn: Connection, response: bytes) -> None:
@@ -113,41 +99,10 @@ class _Lingering(asyncio.Protocol):
         self.conn.connection_lost(exc)
 
 
-@dataclass(frozen=True)
-class HttpRequest:
-    """An HTTP request as the server's hooks see it (``http_handler``)."""
-
-    #: The method, e.g. ``"GET"``.
-    method: str
-    #: The request target, query included, e.g. ``"/chat?room=1"``.
-    path: str
-    #: The headers: read-only, case-insensitive, names lower-cased.
-    headers: Mapping[str, str]
-    #: The peer's address as the socket reports it.
-    remote_address: Any
-
-
 def _hook_failed(conn: Connection, hook: str, exc: Exception) -> None:
     """An application hook raised: log it with its traceback and answer 500."""
     logger.error("%s raised", hook, exc_info=exc)
     reject(conn, HandshakeError(f"{hook} raised {exc!r}", 500))
-
-
-def _response_parts(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Check an ``http_handler`` result ``(status, headers, body)``."""
-    if not isinstance(result, tuple) or len(result) != 3:
-        raise TypeError(f"http_handler must return None or (status, headers, body), not {result!r}")
-    status, headers, body = result
-    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-        raise TypeError(f"invalid HTTP status {status!r}")
-    items = list(headers.items()) if isinstance(headers, Mapping) else list(headers or ())
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    elif body is None:
-        body = b""
-    elif not isinstance(body, (bytes, bytearray, memoryview)):
-        raise TypeError(f"the response body must be bytes or str, not {type(body).__name__}")
-    return status, [(str(k), str(v)) for k, v in items], bytes(body)
 
 
 def _send_compressed(conn: Connection, message: str | bytes) -> int:
@@ -164,12 +119,6 @@ def _send_compressed(conn: Connection, message: str | bytes) -> int:
         logger.exception("broadcast to %r failed", conn)
         return 0
     return 1
-
-
-def _strip_body(response: bytes) -> bytes:
-    """The head of a complete HTTP ``response`` (for HEAD)."""
-    end = response.find(b"\r\n\r\n")
-    return response if end < 0 else response[: end + 4]
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
@@ -651,24 +600,14 @@ class Server(EventEmitter):
 
     def _verdict_ok(self, conn: Connection, verdict: Any) -> bool:
         """Apply ``verify_client``'s answer: True, False (403), a status, or (status, headers)."""
-        if verdict is True:
+        refused = refusal(verdict)
+        if refused is None:
             return True
-        status, headers = 403, []
-        if isinstance(verdict, tuple) and len(verdict) == 2:
-            status, raw = verdict
-            headers = list(raw.items()) if isinstance(raw, Mapping) else list(raw or ())
-        elif isinstance(verdict, int) and not isinstance(verdict, bool):
-            status = verdict
-        elif verdict is not False:
-            logger.error("verify_client returned %r; refusing with 500", verdict)
-            status = 500
-        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
-            logger.error("verify_client returned status %r; refusing with 500", status)
-            status, headers = 500, []
+        status, headers, problem = refused
+        if problem is not None:
+            logger.error("%s", problem)
         self.stats["rejected"] += 1
-        reject(
-            conn, HandshakeError("refused by verify_client", status), [(str(k), str(v)) for k, v in headers]
-        )
+        reject(conn, HandshakeError("refused by verify_client", status), headers)
         return False
 
     def _serve_http(self, conn: Connection, request: HttpRequest) -> None:
@@ -694,11 +633,11 @@ class Server(EventEmitter):
 
     def _answer_http(self, conn: Connection, request: HttpRequest, result: Any) -> None:
         if result is None:
-            response = _error_response(HandshakeError("not a WebSocket upgrade request", 426))
+            response = error_response(HandshakeError("not a WebSocket upgrade request", 426))
             status = 426
         else:
             try:
-                status, headers, body = _response_parts(result)
+                status, headers, body = response_parts(result)
                 response = build_error_response(status, headers, body)
             except (TypeError, ValueError) as exc:
                 logger.error("bad http_handler response: %s", exc)
@@ -707,7 +646,7 @@ class Server(EventEmitter):
             logger.info("HTTP %d for %s %s", status, conn.remote_address, conn.path)
         if request.method == "HEAD":
             # The head a GET would get, Content-Length included, without the body (RFC 9110 9.3.2).
-            response = _strip_body(response)
+            response = strip_body(response)
         respond(conn, response)
 
     def broadcast(
@@ -750,14 +689,7 @@ class Server(EventEmitter):
 
     def _choose(self, conn: Connection) -> Any:
         opts = self.options
-        if not conn.protocols:
-            # As in nodejs-websocket: nothing to negotiate, select_protocol is not asked.
-            return None
-        if opts.select_protocol is not None:
-            return opts.select_protocol(conn, list(conn.protocols))
-        if opts.valid_protocols is not None:
-            return choose_protocol(conn.protocols, opts.valid_protocols)
-        return None
+        return choose(conn.protocols, opts.valid_protocols, opts.select_protocol, conn)
 
     async def _finish_async(
         self, conn: Connection, key: str, verdict: Any, leftover: bytes, chosen: Any = None

@@ -1,0 +1,101 @@
+"""WebSocket URLs (RFC 6455 section 3): parsed and checked before any I/O.
+
+Both I/O layers (asyncio and threads) connect with what :func:`parse_url` returns.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlsplit
+
+__all__ = ["WebSocketURL", "parse_url", "client_headers"]
+
+
+@dataclass(frozen=True)
+class WebSocketURL:
+    """A parsed ``ws://`` or ``wss://`` URL."""
+
+    secure: bool
+    host: str
+    port: int
+    path: str
+    user_info: tuple[str, str] | None = None
+
+    @property
+    def host_header(self) -> str:
+        """The ``Host`` header: brackets around IPv6 literals, default port left out."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.secure else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def parse_url(url: str) -> WebSocketURL:
+    """Parse and check a WebSocket URL (RFC 6455 section 3).
+
+    A host name outside ASCII is sent in its IDNA form, and characters
+    outside ASCII in the path are percent-encoded (as browsers do).
+
+    Raises:
+        ValueError: naming what is wrong (not a str, scheme other than
+            ``ws``/``wss``, no host, bad port, a fragment).
+    """
+    if not isinstance(url, str):
+        raise ValueError(f"URL must be a str, not {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"invalid WebSocket URL {url!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("ws", "wss"):
+        given = scheme or "missing"
+        raise ValueError(f"invalid WebSocket URL {url!r}: scheme must be ws or wss, not {given!r}")
+    if not parts.hostname:
+        raise ValueError(f"invalid WebSocket URL {url!r}: no host")
+    if parts.fragment or url.endswith("#"):
+        raise ValueError(f"invalid WebSocket URL {url!r}: fragments are not allowed")
+    secure = scheme == "wss"
+    if port is None:
+        port = 443 if secure else 80
+    elif port == 0:
+        raise ValueError(f"invalid WebSocket URL {url!r}: port 0")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    if any(c in path for c in " \r\n"):
+        raise ValueError(f"invalid WebSocket URL {url!r}: whitespace in the path")
+    # Only ASCII goes into the request line and the Host header.
+    path = quote(path, safe=_PRINTABLE_ASCII)
+    host = parts.hostname
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ValueError(f"invalid WebSocket URL {url!r}: bad host name {host!r} ({exc})") from None
+    user_info = None
+    if parts.username is not None:
+        user_info = (unquote(parts.username), unquote(parts.password or ""))
+    return WebSocketURL(secure, host, port, path, user_info)
+
+
+_PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
+
+
+def client_headers(
+    url: WebSocketURL, headers: list[tuple[str, str]], extensions: str | None
+) -> list[tuple[str, str]]:
+    """The extra headers of the client's upgrade request.
+
+    ``headers`` (the application's own) win: Basic ``Authorization`` from the
+    URL's user info, and the ``Sec-WebSocket-Extensions`` offer
+    ``extensions``, are added only when the application did not set them.
+    """
+    headers = list(headers)
+    names = {name.lower() for name, _ in headers}
+    if url.user_info is not None and "authorization" not in names:
+        token = base64.b64encode(":".join(url.user_info).encode("utf-8")).decode("ascii")
+        headers.append(("Authorization", f"Basic {token}"))
+    if extensions is not None and "sec-websocket-extensions" not in names:
+        headers.append(("Sec-WebSocket-Extensions", extensions))
+    return headers
