@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 import wsevents
 from helpers import round_trip, wait_until
 from wsevents import Connection, InStream, InvalidState, OutStream
+from wsevents.aio import streams
 
 MiB = 1024 * 1024
 
@@ -641,3 +643,143 @@ async def test_outstream_closed_locally_refuses_writes_and_emits_no_finish(
         out.end()
     await asyncio.wait_for(closing, 5)
     assert finished == []
+
+
+async def test_resume_under_backpressure_keeps_the_bytes_in_order(make_pair: Any, until: Any) -> None:
+    """Regression: the chunk taken for "data" went out after what resuming the socket fed in."""
+    limit = 64 * 1024
+    # One frame per 16 KiB write: a read then spans frames, and the core holds back
+    # the frames after the one that went past the limit.
+    _, server_conn, client = await make_pair({"max_buffer_length": limit}, binary_fragmentation=16 * 1024)
+    payload = blob(MiB, seed=11)
+    collector = Collector()
+    stream_fut = next_stream(server_conn)
+
+    @server_conn.on("binary")
+    def on_binary(stream: InStream) -> None:
+        collector.attach(stream)
+        stream.pause()
+
+    async def write_all() -> None:
+        out = client.begin_binary()
+        for i in range(0, MiB, 16 * 1024):
+            await out.write(payload[i : i + 16 * 1024])
+        await out.end()
+
+    writer = asyncio.ensure_future(write_all())
+    stream = await asyncio.wait_for(stream_fut, 5)
+    # Held past the limit: reading has stopped, the next frames wait in the core.
+    await until(lambda: stream.bytes_received > limit)
+    stream.resume()
+    await asyncio.wait_for(collector.ended.wait(), 10)
+    await asyncio.wait_for(writer, 5)
+    assert len(collector.data) == MiB
+    assert collector.data == payload
+    assert collector.ends == 1
+
+
+# -- one reader at a time ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("second", ["read", "read-n", "async-for"])
+async def test_a_second_concurrent_reader_raises_concurrency_error_at_once(
+    make_pair: Any, until: Any, second: str
+) -> None:
+    _, server_conn, client = await make_pair(binary_fragmentation=1000)
+    stream_fut = next_stream(server_conn)
+    out = client.begin_binary()
+    await out.write(b"a" * 1000)
+    stream = await asyncio.wait_for(stream_fut, 5)
+    got: list[bytes] = []
+
+    async def first_reader() -> None:
+        async for chunk in stream:
+            got.append(chunk)
+
+    first = asyncio.ensure_future(first_reader())
+    # It has taken the first frame and waits for more.
+    await until(lambda: got)
+
+    async def second_reader() -> None:
+        if second == "read":
+            await stream.read()
+        elif second == "read-n":
+            await stream.read(10)
+        else:
+            async for _ in stream:
+                pass
+
+    with pytest.raises(wsevents.ConcurrencyError, match="already reading") as info:
+        await asyncio.wait_for(second_reader(), 1)
+    assert isinstance(info.value, InvalidState) and isinstance(info.value, RuntimeError)
+    # The first reader was not disturbed: it gets the rest, in order, and ends.
+    await out.end(b"b" * 500)
+    await asyncio.wait_for(first, 5)
+    assert b"".join(got) == b"a" * 1000 + b"b" * 500
+
+
+async def test_reads_one_after_the_other_are_fine(make_pair: Any) -> None:
+    _, server_conn, client = await make_pair(binary_fragmentation=1000)
+    stream_fut = next_stream(server_conn)
+    out = client.begin_binary()
+    await out.write(b"a" * 1000)
+    stream = await asyncio.wait_for(stream_fut, 5)
+    assert await asyncio.wait_for(stream.read(400), 5) == b"a" * 400
+    await out.end(b"b")
+    assert await asyncio.wait_for(stream.read(), 5) == b"a" * 600 + b"b"
+    assert await stream.read(10) == b""
+
+
+# -- a stream nobody reads -------------------------------------------------------------
+
+
+def stall_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "wsevents" and r.levelno == logging.WARNING and "stalled" in r.getMessage()
+    ]
+
+
+async def test_an_unread_stream_past_the_limit_logs_a_warning_naming_the_connection(
+    make_pair: Any, until: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streams, "_STALL_WARNING_DELAY", 0.05)
+    limit = 64 * 1024
+    _, server_conn, client = await make_pair({"max_buffer_length": limit})
+    streams_seen: list[InStream] = []
+    server_conn.on("binary", streams_seen.append)  # takes the stream, never reads it
+    caplog.set_level(logging.WARNING, logger="wsevents")
+    client.send_binary(blob(4 * limit))
+    await until(lambda: stall_warnings(caplog))
+    [message] = stall_warnings(caplog)
+    assert repr(server_conn) in message
+    assert "max_buffer_length" in message
+    assert "read" in message
+
+    # Once per stream: reading it lets the connection go on; the next unread one warns again.
+    async for _ in streams_seen[0]:
+        pass
+    client.send_binary(blob(4 * limit, seed=2))
+    await until(lambda: len(stall_warnings(caplog)) == 2)
+    await until(lambda: len(streams_seen) == 2)
+    assert len(stall_warnings(caplog)) == 2
+
+
+async def test_a_stream_that_is_read_does_not_warn(
+    make_pair: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streams, "_STALL_WARNING_DELAY", 0.05)
+    limit = 64 * 1024
+    _, server_conn, client = await make_pair({"max_buffer_length": limit})
+    payload = blob(MiB, seed=3)
+    result: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    @server_conn.on("binary")
+    async def on_binary(stream: InStream) -> None:
+        result.set_result(b"".join([chunk async for chunk in stream]))
+
+    caplog.set_level(logging.WARNING, logger="wsevents")
+    client.send_binary(payload)
+    assert await asyncio.wait_for(result, 10) == payload
+    assert stall_warnings(caplog) == []

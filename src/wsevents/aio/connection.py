@@ -995,6 +995,7 @@ class _Receiver:
                 lambda: conn._resume_reading(stream),
                 conn.max_buffer_length,
                 self._fail_stream,
+                owner=conn,
             )
             conn._in_stream = stream
             conn._emit_safe("binary", stream)

@@ -16,11 +16,17 @@ from typing import Any
 
 from .._types import DONE, BytesLike, Failed, SendCallback
 from ..emitter import EventEmitter
-from ..errors import ConnectionClosed, InvalidState, MessageTooBig, WebSocketError
+from ..errors import ConcurrencyError, ConnectionClosed, InvalidState, MessageTooBig, WebSocketError
 
 __all__ = ["InStream", "OutStream"]
 
 logger = logging.getLogger("wsevents")
+
+# Seconds an InStream that nothing has read yet may hold the connection paused
+# before a warning says so: a "binary" listener that ignores its stream stalls the
+# connection for good, while a coroutine listener that starts reading a little late
+# does not deserve a warning. A stream read once is never warned about.
+_STALL_WARNING_DELAY = 1.0
 
 
 class InStream(EventEmitter):
@@ -37,6 +43,11 @@ class InStream(EventEmitter):
     piece has been consumed. If the connection closes before the message
     ends, readers raise :class:`~wsevents.errors.ConnectionClosed` and
     ``"error"`` is emitted if anyone listens for it.
+
+    One coroutine reads at a time: a second ``read()`` (or ``async for``)
+    while one waits raises :class:`~wsevents.errors.ConcurrencyError`. If a
+    stream that nothing has read holds the connection paused for a second, a
+    WARNING names the connection (``owner``).
     """
 
     _events = frozenset({"data", "end", "error"})
@@ -47,11 +58,13 @@ class InStream(EventEmitter):
         resume_reading: Callable[[], None],
         limit: int,
         fail: Callable[[MessageTooBig], None] | None = None,
+        owner: object = None,
     ) -> None:
         super().__init__()
         self._pause_reading = pause_reading
         self._resume_reading = resume_reading
         self._fail = fail
+        self._owner = owner
         self.limit = limit
         self._chunks: deque[bytes] = deque()
         self._held = 0
@@ -62,6 +75,14 @@ class InStream(EventEmitter):
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._flush_scheduled = False
+        # Set while a chunk taken from the buffer is on its way to the application:
+        # data fed meanwhile (releasing backpressure resumes the core at once) is
+        # buffered behind it instead of being emitted first.
+        self._holding = False
+        self._in_read = False
+        self._consumed = 0
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._stall_warned = False
         #: Bytes of the message that have arrived so far, counting those the stream still holds:
         #: it runs ahead of what ``"data"``, ``read()`` and ``async for`` have delivered (by up to
         #: about ``limit``); to know that, add up the lengths of the chunks taken.
@@ -71,8 +92,13 @@ class InStream(EventEmitter):
 
     def _feed(self, data: bytes) -> None:
         self.bytes_received += len(data)
-        if not self._chunks and not self._paused and self.listener_count("data"):
-            self._emit_safe("data", data)
+        if not self._chunks and not self._paused and not self._holding and self.listener_count("data"):
+            self._deliver(data)
+            if self._chunks:
+                # A listener made the core feed more while it ran: that waits its turn.
+                self._schedule_flush()
+            else:
+                self._maybe_end()
             return
         if data:
             chunks = self._chunks
@@ -86,6 +112,7 @@ class InStream(EventEmitter):
             if self._held > self.limit and not self._pressure:
                 self._pressure = True
                 self._pause_reading()
+                self._watch_stall()
         self._wake()
 
     def _end(self) -> None:
@@ -98,6 +125,7 @@ class InStream(EventEmitter):
             return
         self._ended = True
         self._error = error
+        self._stop_stall_watch()
         self._release_pressure()
         if self.listener_count("error"):
             self._emit_safe("error", error)
@@ -119,7 +147,67 @@ class InStream(EventEmitter):
     def _release_pressure(self) -> None:
         if self._pressure and self._held <= self.limit:
             self._pressure = False
+            self._stop_stall_watch()
             self._resume_reading()
+
+    def _deliver(self, data: bytes) -> None:
+        """Emit ``data``; whatever is fed while its listeners run is buffered behind it."""
+        self._holding = True
+        try:
+            self._emit_safe("data", data)
+        finally:
+            self._holding = False
+        self._consumed += len(data)
+
+    def _take_read(self, n: int = -1) -> bytes:
+        """Take up to ``n`` bytes for a reader, then release backpressure behind them."""
+        data = self._take(n)
+        self._consumed += len(data)
+        self._holding = True
+        try:
+            self._release_pressure()
+        finally:
+            self._holding = False
+        if self._chunks and not self._paused and self.listener_count("data"):
+            self._schedule_flush()
+        return data
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _watch_stall(self) -> None:
+        if self._consumed or self._stall_warned or self._stall_timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # fed outside a loop (tests driving the stream by hand)
+            return
+        self._stall_timer = loop.call_later(_STALL_WARNING_DELAY, self._check_stall)
+
+    def _stop_stall_watch(self) -> None:
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+
+    def _check_stall(self) -> None:
+        self._stall_timer = None
+        if not self._pressure or self._consumed or self._error is not None:
+            return
+        if self._paused:
+            # Paused on purpose: the application knows; look again later.
+            self._watch_stall()
+            return
+        self._stall_warned = True
+        logger.warning(
+            "%s stalled: a binary message holds %d unread bytes (over max_buffer_length %d) and "
+            "nothing has read its InStream, so reading from the socket stays paused; consume it "
+            '("data" listener, await stream.read() or async for)',
+            "an InStream" if self._owner is None else repr(self._owner),
+            self._held,
+            self.limit,
+        )
 
     def _maybe_end(self) -> None:
         # Only once someone listens: an "end" listener added later (e.g. by a
@@ -127,6 +215,7 @@ class InStream(EventEmitter):
         if (
             self._ended
             and not self._chunks
+            and not self._holding
             and not self._end_emitted
             and self._error is None
             and self.listener_count("end")
@@ -153,20 +242,20 @@ class InStream(EventEmitter):
                     need = 0
             data = b"".join(parts)
         self._held -= len(data)
-        self._release_pressure()
         return data
 
     def _listener_added(self, event: str) -> None:
-        if event == "data" and self._chunks and not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        if event == "data" and self._chunks:
+            self._schedule_flush()
         elif event == "end" and self._ended and not self._chunks:
             self._maybe_end()
 
     def _flush(self) -> None:
         self._flush_scheduled = False
         while self._chunks and not self._paused and self.listener_count("data"):
-            self._emit_safe("data", self._take())
+            self._deliver(self._take())
+            # Only once that chunk is out: what the resumed core feeds comes after it.
+            self._release_pressure()
         self._maybe_end()
 
     async def _wait(self) -> None:
@@ -197,9 +286,8 @@ class InStream(EventEmitter):
         if not self._paused:
             return
         self._paused = False
-        if self._chunks and not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        if self._chunks:
+            self._schedule_flush()
         else:
             self._maybe_end()
 
@@ -213,15 +301,27 @@ class InStream(EventEmitter):
 
         Raises:
             ConnectionClosed: the connection closed before the message ended.
+            ConcurrencyError: another coroutine is already reading this stream.
         """
+        if self._in_read:
+            raise ConcurrencyError(
+                "another coroutine is already reading this InStream; read it from one place only"
+            )
         if n == 0:
             return b""
+        self._in_read = True
+        try:
+            return await self._read(n)
+        finally:
+            self._in_read = False
+
+    async def _read(self, n: int) -> bytes:
         if n < 0:
             parts: list[bytes] = []
             size = 0
             while True:
                 if self._chunks:
-                    piece = self._take()
+                    piece = self._take_read()
                     parts.append(piece)
                     size += len(piece)
                     if size > self.limit:
@@ -242,7 +342,7 @@ class InStream(EventEmitter):
                 self._maybe_end()
                 return b""
             await self._wait()
-        data = self._take(n)
+        data = self._take_read(n)
         self._maybe_end()
         return data
 
