@@ -187,6 +187,17 @@ async def test_a_waiting_recv_fails_when_a_message_listener_is_added(pair: Pair,
         await asyncio.wait_for(waiting, 5)
 
 
+async def test_a_listener_added_after_the_queue_filled_gets_the_next_messages(pair: Pair, until: Any) -> None:
+    _server, server_conn, client = pair
+    for i in range(70):  # over max_queue (64): reading from the socket stops
+        client.send_text(f"queued {i}")
+    await until(lambda: len(server_conn._queue) >= 64 and not server_conn.transport.is_reading())
+    texts: list[str] = []
+    server_conn.on("text", texts.append)
+    client.send_text("to the listener")
+    await until(lambda: texts and texts[-1] == "to the listener")
+
+
 # -- the "message" event ------------------------------------------------------------------------------
 
 

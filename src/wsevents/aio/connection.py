@@ -514,10 +514,14 @@ class Connection(EventEmitter, asyncio.Protocol):
         )
 
     def _listener_added(self, event: str) -> None:
+        if event not in _MESSAGE_EVENTS:
+            return
         # A recv() already waiting would wait forever: messages now go to the listener.
         waiter = self._recv_waiter
-        if event in _MESSAGE_EVENTS and waiter is not None and not waiter.done():
+        if waiter is not None and not waiter.done():
             waiter.set_exception(self._recv_conflict(event))
+        # The queue no longer grows, so a full one must not keep reading stopped.
+        self._resume_reading("queue")
 
     @staticmethod
     def _recv_conflict(event: str) -> InvalidState:
