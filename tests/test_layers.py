@@ -17,7 +17,9 @@ LAYERS = {
     "wsevents._speedups": 0,
     "wsevents.protocol": 1,
     "wsevents.aio": 2,
+    "wsevents.sync": 2,  # the threaded I/O layer, beside aio (tests/sync checks it runs without asyncio)
     "wsevents.api": 3,
+    "wsevents.workers": 3,
     "wsevents": 3,  # the package __init__: re-exports only
     "wsevents.demo": 4,
     "wsevents.cli": 4,

@@ -1,0 +1,473 @@
+"""One open WebSocket connection over a blocking socket, driven by threads.
+
+A background thread reads the socket and feeds the sans-I/O core
+(:class:`~wsevents.protocol.core.WebSocketCore`); whole messages wait in a
+queue for :meth:`Connection.recv`. Every call into the core holds one lock
+(the core is not thread-safe); the bytes it produces go into an outgoing
+queue that is written to the socket under a second lock, in order, so that
+a send blocked on a slow peer never keeps the reader from the core.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from types import TracebackType
+from typing import Any
+
+from ..errors import ConcurrencyError, ConnectionClosed, InvalidState
+from ..protocol.core import ReadyState, WebSocketCore
+from ..protocol.deflate import PerMessageDeflate
+from .handshake import READ_SIZE
+from .receiver import Receiver
+
+__all__ = ["Connection", "ReadyState"]
+
+logger = logging.getLogger("wsevents")
+
+BytesLike = bytes | bytearray | memoryview
+
+
+class Connection:
+    """An open WebSocket connection, usable from any thread.
+
+    Made by :func:`wsevents.sync.connect` (client side) or handed to the
+    handler of :func:`wsevents.sync.serve` (server side). Sends may come
+    from several threads at once (they are serialised); one thread at a time
+    may read with :meth:`recv` or iteration.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        client: bool,
+        options: Any,
+        path: str,
+        headers: Mapping[str, str],
+        protocol: str | None = None,
+        deflate: PerMessageDeflate | None = None,
+    ) -> None:
+        #: The request path (query included).
+        self.path = path
+        #: The headers of the other side's handshake message (request or response).
+        self.headers = headers
+        #: The agreed subprotocol, or None.
+        self.protocol = protocol
+        #: The permessage-deflate codec when compression was agreed, else None.
+        self.deflate = deflate
+        #: The round-trip time of the last keepalive ping, in seconds (None before one).
+        self.latency: float | None = None
+        self._sock = sock
+        self._client = client
+        self._options = options
+        try:
+            self.remote_address: Any = sock.getpeername()
+        except OSError:  # pragma: no cover - the peer vanished during the handshake
+            self.remote_address = None
+        self._core_lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._out: deque[bytes] = deque()
+        self._core = WebSocketCore(
+            client=client,
+            handler=Receiver(self),
+            write=self._out.append,
+            max_message_size=options.buffer_limit(),
+            deflate=deflate,
+        )
+        self._cond = threading.Condition()
+        self._messages: deque[str | bytes] = deque()
+        self._reader_busy = False
+        self._state = ReadyState.OPEN
+        self._close_code: int | None = None
+        self._close_reason = ""
+        self._input_ended = False
+        self._pings: dict[bytes, threading.Event] = {}
+        self._closed = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._ka_answered: threading.Event | None = None
+        self._draining = False
+
+    def _start(self, leftover: bytes) -> None:
+        """Start the reader (and the keepalive) thread; ``leftover`` followed the handshake."""
+        name = f"{id(self):x}"
+        reader = threading.Thread(target=self._read_loop, args=(leftover,), name=f"wsevents-read-{name}")
+        reader.daemon = True
+        self._threads.append(reader)
+        reader.start()
+        if self._options.ping_interval is not None:
+            keepalive = threading.Thread(target=self._keepalive, name=f"wsevents-ping-{name}")
+            keepalive.daemon = True
+            self._threads.append(keepalive)
+            keepalive.start()
+
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def state(self) -> ReadyState:
+        """OPEN, CLOSING (a close frame went one way) or CLOSED (TCP closed)."""
+        return self._state
+
+    @property
+    def close_code(self) -> int | None:
+        """How the connection ended (1005: a close frame without a code; 1006: none), None while open."""
+        return self._close_code
+
+    @property
+    def close_reason(self) -> str:
+        """The reason that came with :attr:`close_code`."""
+        return self._close_reason
+
+    def __repr__(self) -> str:
+        side = "client" if self._client else "server"
+        return f"<wsevents.sync.Connection {side} {self.path!r} {self._state.name}>"
+
+    # -- sending -------------------------------------------------------------
+
+    def send_text(self, text: str) -> None:
+        """Send ``text`` as one text message; returns once it is handed to the socket.
+
+        Raises:
+            InvalidState: the connection is not open (a close frame was sent or received).
+            ConnectionClosed: the socket broke while sending (code 1006).
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"send_text takes a str, not {type(text).__name__}")
+        self._call_core(self._core.send_text, text)
+
+    def send_binary(self, data: BytesLike) -> None:
+        """Send ``data`` as one binary message (see :meth:`send_text` for errors)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"send_binary takes a bytes-like object, not {type(data).__name__}")
+        self._call_core(self._core.send_binary, bytes(data))
+
+    def send(self, message: str | BytesLike) -> None:
+        """Send a ``str`` as a text message, bytes as a binary one."""
+        if isinstance(message, str):
+            self.send_text(message)
+        else:
+            self.send_binary(message)
+
+    def ping(self, data: str | BytesLike | None = None) -> threading.Event:
+        """Send a ping; return an event set when its pong arrives.
+
+        Without ``data`` a random 4-byte payload is used. A pong also answers
+        every earlier ping still waiting. The event stays unset if the
+        connection closes first: ``event.wait(timeout)`` returns False.
+        """
+        if data is None:
+            payload = os.urandom(4)
+        else:
+            payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        event = threading.Event()
+        with self._cond:
+            if payload in self._pings:
+                raise InvalidState("a ping with this payload is already waiting for its pong")
+            self._pings[payload] = event
+        try:
+            self._call_core(self._core.send_ping, payload)
+        except BaseException:
+            with self._cond:
+                self._pings.pop(payload, None)
+            raise
+        return event
+
+    def _call_core(self, send: Any, *args: Any) -> None:
+        with self._core_lock:
+            if self._state is not ReadyState.OPEN:
+                raise InvalidState(f"cannot send: the connection is {self._state.name}")
+            send(*args)
+        try:
+            self._flush()
+        except OSError as exc:
+            # The reader sees the end too and records how the connection ended.
+            self._abort()
+            raise ConnectionClosed(1006, f"the connection broke while sending: {exc}") from exc
+
+    def _flush(self, wait: bool = True) -> None:
+        """Write what the core produced, in order, whoever produced it.
+
+        Without ``wait`` (the reader thread) nothing blocks: if a sender is
+        writing, it also writes what was queued meanwhile (it checks again
+        after letting go of the lock), so the reader goes on reading.
+        """
+        out = self._out
+        while out:
+            if not self._send_lock.acquire(blocking=wait):
+                return
+            try:
+                while out:
+                    self._sock.sendall(out.popleft())
+            finally:
+                self._send_lock.release()
+
+    # -- receiving -----------------------------------------------------------
+
+    def recv(self, timeout: float | None = None) -> str | bytes:
+        """The next whole message: ``str`` for text, ``bytes`` for binary.
+
+        Messages received before the close are all delivered first.
+
+        Raises:
+            TimeoutError: none arrived within ``timeout`` seconds.
+            ConnectionClosed: the connection is closed (with its code and reason).
+            ConcurrencyError: another thread is already in ``recv()`` (or iterating).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            if self._reader_busy:
+                raise ConcurrencyError(
+                    "another thread is already waiting in recv() on this connection; "
+                    "only one may read at a time"
+                )
+            self._reader_busy = True
+            try:
+                return self._next_message(deadline)
+            finally:
+                self._reader_busy = False
+
+    def _next_message(self, deadline: float | None) -> str | bytes:
+        while not self._messages:
+            if self._input_ended:
+                raise ConnectionClosed(self._close_code or 1006, self._close_reason)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError("no message arrived in time")
+            self._cond.wait(remaining)
+        message = self._messages.popleft()
+        # The reader may wait for room in the queue (max_queue).
+        self._cond.notify_all()
+        return message
+
+    def __iter__(self) -> Iterator[str | bytes]:
+        """Yield messages until the connection closes; a normal close (1000, 1001) ends it quietly."""
+        while True:
+            try:
+                message = self.recv()
+            except ConnectionClosed as exc:
+                if exc.code in (1000, 1001):
+                    return
+                raise
+            yield message
+
+    # -- the reader thread -----------------------------------------------------
+
+    def _read_loop(self, leftover: bytes) -> None:
+        try:
+            data = leftover
+            while True:
+                if data:
+                    self._feed(data)
+                    self._wait_for_room()
+                if self._after_input():
+                    break
+                try:
+                    data = self._sock.recv(READ_SIZE)
+                except OSError:
+                    data = b""
+                if not data:
+                    break
+        except Exception:  # pragma: no cover - a bug in the core, not the peer
+            logger.exception("%r: the reader failed", self)
+        finally:
+            self._last_flush()
+            self._lost()
+
+    def _last_flush(self) -> None:
+        """Before TCP closes: let a sender finish its write, and write what is queued (an echoed close).
+
+        A sender may hold the send lock with the last frames popped but not yet
+        written; closing under it would lose them. Bounded by ``close_timeout``.
+        """
+        timeout = self._options.close_timeout
+        if not self._send_lock.acquire(timeout=-1 if timeout is None else timeout):
+            return
+        try:
+            self._sock.settimeout(timeout)
+            while self._out:
+                self._sock.sendall(self._out.popleft())
+        except OSError:
+            pass  # The peer is gone: nothing more can reach it.
+        finally:
+            self._send_lock.release()
+
+    def _feed(self, data: bytes) -> None:
+        with self._core_lock:
+            self._core.receive_data(data)
+        try:
+            self._flush(wait=False)
+        except OSError:
+            pass  # The reader will see the end of the socket next.
+
+    def _wait_for_room(self) -> None:
+        """Backpressure: stop reading while ``max_queue`` messages wait for ``recv()``."""
+        with self._cond:
+            # Once closing, reading goes on: the peer's close frame must be seen.
+            while len(self._messages) >= self._options.max_queue and self._state is ReadyState.OPEN:
+                self._cond.wait()
+
+    def _after_input(self) -> bool:
+        """Whether reading must stop now that the core has stopped parsing.
+
+        After the close frames crossed, the server closes TCP at once and the
+        client waits (bounded) for that (RFC 6455 section 7.1.1). After a
+        failure, the close frame is written and the sending side shut down,
+        and what the peer still sends is read and dropped until it closes
+        (bounded): closing with unread input would reset the connection, and
+        the peer could lose the close frame that says why.
+        """
+        if self._core.reading:
+            return False
+        if self._core.close_received and not self._client:
+            return True
+        try:
+            if not self._core.close_received and not self._draining:
+                if isinstance(self._sock, ssl.SSLSocket):
+                    return True  # A TLS socket cannot half-close: close it.
+                self._draining = True
+                self._last_flush()
+                self._sock.shutdown(socket.SHUT_WR)
+            self._sock.settimeout(self._options.close_timeout)
+        except OSError:
+            return True
+        return False
+
+    def _lost(self) -> None:
+        """The socket is done with: close it, wake every waiter, record 1006 if nothing else."""
+        with self._cond:
+            if self._state is ReadyState.CLOSED:
+                return
+            self._state = ReadyState.CLOSED
+            self._input_ended = True
+            if self._close_code is None:
+                self._close_code, self._close_reason = 1006, ""
+            self._cond.notify_all()
+        if self._ka_answered is not None:
+            # Wake the keepalive thread so that it sees the end now, not after ping_timeout.
+            self._ka_answered.set()
+        try:
+            self._sock.close()
+        finally:
+            self._closed.set()
+
+    # -- what the core tells --------------------------------------------------
+
+    def _message(self, message: str | bytes) -> None:
+        with self._cond:
+            self._messages.append(message)
+            self._cond.notify_all()
+
+    def _pong(self, payload: bytes) -> None:
+        with self._cond:
+            if payload not in self._pings:
+                return
+            # Pings are answered in order: this pong answers the earlier ones too.
+            for key in list(self._pings):
+                self._pings.pop(key).set()
+                if key == payload:
+                    break
+
+    def _ended(self, code: int, reason: str) -> None:
+        """A close frame arrived, or the core failed the connection: no more messages."""
+        with self._cond:
+            if self._close_code is None:
+                self._close_code, self._close_reason = code, reason
+            self._input_ended = True
+            if self._state is ReadyState.OPEN:
+                self._state = ReadyState.CLOSING
+            self._cond.notify_all()
+
+    # -- closing -------------------------------------------------------------
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection: send a close frame, wait for the peer's (``close_timeout``), close TCP.
+
+        Returns when the socket is closed. Calling it again, or after the
+        peer closed, does nothing more.
+        """
+        self._send_close(code, reason)
+        self._wait_closed(self._options.close_timeout)
+
+    def _send_close(self, code: int | None, reason: str) -> None:
+        with self._core_lock:
+            if not self._core.close_sent and self._state is not ReadyState.CLOSED:
+                self._core.send_close(code, reason)
+                with self._cond:
+                    if self._state is ReadyState.OPEN:
+                        self._state = ReadyState.CLOSING
+        try:
+            self._flush()
+        except OSError:
+            self._abort()
+
+    def _wait_closed(self, timeout: float | None) -> None:
+        if not self._closed.wait(timeout):
+            logger.debug("%r: closing handshake timed out", self)
+            self._abort()
+        self._closed.wait()
+        self._stop_threads()
+
+    def _abort(self) -> None:
+        """Drop TCP at once; the reader thread wakes up and finishes."""
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # Already closed or never connected: nothing to wake.
+        with self._cond:
+            if self._state is ReadyState.OPEN:
+                self._state = ReadyState.CLOSING
+            # A reader waiting for room in the queue must go and see the end of the socket.
+            self._cond.notify_all()
+
+    def _abandon(self, code: int, reason: str) -> None:
+        """End from this side without waiting for the peer (it is dead or silent)."""
+        with self._cond:
+            if self._close_code is None:
+                self._close_code, self._close_reason = code, reason
+        self._send_close(code, reason)
+        self._abort()
+
+    def _stop_threads(self) -> None:
+        current = threading.current_thread()
+        for thread in self._threads:
+            if thread is not current:
+                thread.join()
+
+    def _keepalive(self) -> None:
+        interval = self._options.ping_interval
+        timeout = self._options.ping_timeout
+        while not self._closed.wait(interval):
+            sent = time.perf_counter()
+            try:
+                answered = self.ping()
+            except (InvalidState, ConnectionClosed):
+                return
+            self._ka_answered = answered
+            if self._closed.is_set():
+                return
+            if timeout is not None and not answered.wait(timeout):
+                if self._state is ReadyState.OPEN:
+                    logger.info("keepalive ping timeout: %r", self)
+                    self._abandon(1011, "keepalive ping timeout")
+                return
+            if self._closed.is_set():
+                return
+            if answered.is_set():
+                self.latency = time.perf_counter() - sent
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(1000 if exc_type is None else 1011)

@@ -1,0 +1,413 @@
+"""The threaded server: an accept loop, and a thread per connection that runs the handler.
+
+Each accepted socket gets its own thread: TLS, the server side of the
+handshake (with the hooks of :func:`wsevents.create_server`, called as plain
+functions), then ``handler(connection)``; when the handler returns the
+connection is closed with 1000 (1011 if it raised).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import selectors
+import socket
+import ssl as _ssl
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from ..aio.options import ServerOptions, merge_options
+from ..errors import ConnectionClosed, HandshakeError, InvalidState
+from ..protocol.deflate import PerMessageDeflate, server_accept
+from ..protocol.handshake import (
+    build_accept_response,
+    build_error_response,
+    check_request,
+    check_request_start,
+    is_upgrade,
+    parse_protocols,
+    parse_request,
+)
+from ..protocol.hooks import HttpRequest, choose, error_response, refusal, response_parts, strip_body
+from .connection import Connection, ReadyState
+from .handshake import Deadline, read_head
+
+__all__ = ["Server", "serve"]
+
+logger = logging.getLogger("wsevents")
+
+Handler = Callable[[Connection], object]
+
+# What a refused client may still send after the response, read and thrown away before closing.
+LINGER_BYTES = 1024 * 1024
+# The time bound of that when close_timeout is None.
+LINGER_SECONDS = 5.0
+
+
+class _Refused(Exception):
+    """The handshake ends with this HTTP response instead of an upgrade."""
+
+    def __init__(self, response: bytes) -> None:
+        super().__init__("refused")
+        self.response = response
+
+
+def serve(handler: Handler, host: str | None, port: int, **options: Any) -> Server:
+    """Listen on ``host``:``port`` (port 0: any free port) and return the :class:`Server`.
+
+    Nothing is accepted until :meth:`Server.serve_forever` runs. ``handler``
+    is called with each open :class:`~wsevents.sync.Connection`, in the
+    connection's own thread. ``host`` None listens on every IPv4 interface.
+    Takes the options of :func:`wsevents.create_server` (``verify_client``,
+    ``http_handler`` and ``select_protocol`` must be plain functions).
+
+    Raises:
+        TypeError, ValueError: an unknown option or a bad value.
+        OSError: the address cannot be bound.
+    """
+    if not callable(handler):
+        raise TypeError("handler must be callable with the connection")
+    opts: ServerOptions = merge_options(ServerOptions, None, options)
+    context = opts.ssl_context()
+    sock = socket.create_server((host or "", port))
+    return Server(handler, sock, opts, context)
+
+
+class Server:
+    """A listening threaded WebSocket server (made by :func:`serve`)."""
+
+    def __init__(
+        self, handler: Handler, sock: socket.socket, options: ServerOptions, context: _ssl.SSLContext | None
+    ) -> None:
+        #: The listening socket.
+        self.socket = sock
+        #: The server's options.
+        self.options = options
+        self._handler = handler
+        self._context = context
+        self._lock = threading.Lock()
+        self._open: set[Connection] = set()
+        self._handshaking: set[socket.socket] = set()
+        self._threads: set[threading.Thread] = set()
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._serving = False
+        self._wake_r, self._wake_w = socket.socketpair()
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (useful after ``port=0``)."""
+        return int(self.socket.getsockname()[1])
+
+    @property
+    def connections(self) -> list[Connection]:
+        """The open connections."""
+        with self._lock:
+            return list(self._open)
+
+    def __repr__(self) -> str:
+        return f"<wsevents.sync.Server port={self.port} connections={len(self._open)}>"
+
+    # -- accepting -----------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        """Accept connections until :meth:`shutdown` (from another thread) stops it."""
+        with self._lock:
+            if self._serving or self._stopping.is_set():
+                raise RuntimeError("serve_forever() is already running, or the server was shut down")
+            self._serving = True
+        self.socket.setblocking(False)
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.socket, selectors.EVENT_READ)
+                selector.register(self._wake_r, selectors.EVENT_READ)
+                while not self._stopping.is_set():
+                    for key, _ in selector.select():
+                        if key.fileobj is self.socket:
+                            self._accept()
+        finally:
+            self._stopped.set()
+
+    def _accept(self) -> None:
+        try:
+            sock, address = self.socket.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        sock.setblocking(True)
+        thread = threading.Thread(target=self._run, args=(sock, address), name=f"wsevents-conn-{address}")
+        thread.daemon = True
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def _run(self, sock: socket.socket, address: Any) -> None:
+        """One connection's thread: handshake, handler, close."""
+        try:
+            conn = self._open_connection(sock, address)
+            if conn is not None:
+                self._call_handler(conn)
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _call_handler(self, conn: Connection) -> None:
+        code = 1000
+        try:
+            self._handler(conn)
+        except ConnectionClosed:
+            pass  # The peer went away while the handler was reading or sending: nothing to report.
+        except InvalidState as exc:
+            if conn.state is ReadyState.OPEN:
+                logger.exception("the handler raised on %r", conn)
+                code = 1011
+            else:
+                # A send that lost the race with the peer's close: the usual end of an echo loop.
+                logger.debug("%r: %s", conn, exc)
+        except Exception:
+            logger.exception("the handler raised on %r", conn)
+            code = 1011
+        finally:
+            conn.close(code)
+            with self._lock:
+                self._open.discard(conn)
+
+    # -- the handshake -------------------------------------------------------
+
+    def _open_connection(self, sock: socket.socket, address: Any) -> Connection | None:
+        with self._lock:
+            self._handshaking.add(sock)
+        deadline = Deadline(self.options.handshake_timeout)
+        raw = sock
+        conn: Connection | None = None
+        refusal_response: bytes | None = None
+        try:
+            if self._context is not None:
+                sock = self._context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                deadline.apply(sock)
+                sock.do_handshake()
+            conn = self._handshake(sock, address, deadline)
+        except _Refused as refused:
+            refusal_response = refused.response
+        except (OSError, HandshakeError) as exc:
+            logger.debug("handshake with %s failed: %r", address, exc)
+            sock.close()
+        except Exception:
+            logger.exception("the handshake with %s failed", address)
+            sock.close()
+        finally:
+            with self._lock:
+                self._handshaking.discard(raw)
+        if refusal_response is not None:
+            # After leaving the count of max_connections: the answer may linger a while.
+            self._respond(sock, refusal_response)
+        return conn
+
+    def _handshake(self, sock: socket.socket, address: Any, deadline: Deadline) -> Connection | None:
+        opts = self.options
+        try:
+            head, leftover = read_head(
+                sock, deadline, opts.max_header_size, response=False, check=check_request_start
+            )
+            request = parse_request(head, opts.max_headers)
+        except HandshakeError as exc:
+            if exc.status is None:
+                raise
+            raise _Refused(error_response(exc)) from None
+        http = HttpRequest(request.method, request.path, request.headers, address)
+        if opts.http_handler is not None and not is_upgrade(request):
+            raise _Refused(self._http_response(http))
+        try:
+            key = check_request(request)
+            self._admit(http)
+        except HandshakeError as exc:
+            raise _Refused(error_response(exc)) from None
+        self._verify(http)
+        protocol = self._protocol(http, parse_protocols(request.headers.get("sec-websocket-protocol")))
+        extra: list[tuple[str, str]] = []
+        deflate: PerMessageDeflate | None = None
+        config = opts.deflate_config()
+        if config is not None:
+            agreed = server_accept(request.headers.get("sec-websocket-extensions"), config)
+            if agreed is not None:
+                extra.append(("Sec-WebSocket-Extensions", agreed[0]))
+                deflate = agreed[1]
+        return self._upgrade(
+            sock, build_accept_response(key, protocol, extra), http, protocol, deflate, leftover
+        )
+
+    def _upgrade(
+        self,
+        sock: socket.socket,
+        response: bytes,
+        http: HttpRequest,
+        protocol: str | None,
+        deflate: PerMessageDeflate | None,
+        leftover: bytes,
+    ) -> Connection | None:
+        if self._stopping.is_set():
+            raise _Refused(build_error_response(503))
+        # Still bounded by the handshake's deadline (the socket's timeout).
+        sock.sendall(response)
+        sock.settimeout(None)
+        conn = Connection(
+            sock,
+            client=False,
+            options=self.options,
+            path=http.path,
+            headers=http.headers,
+            protocol=protocol,
+            deflate=deflate,
+        )
+        logger.info("connection from %s to %s", http.remote_address, http.path)
+        conn._start(leftover)
+        with self._lock:
+            # shutdown() sets _stopping before it takes the list of open connections.
+            stopping = self._stopping.is_set()
+            if not stopping:
+                self._open.add(conn)
+        if stopping:
+            conn.close(1001, "server shutting down")
+            return None
+        return conn
+
+    def _admit(self, http: HttpRequest) -> None:
+        """The admission checks that need no application code: connection count, Origin."""
+        opts = self.options
+        if opts.max_connections is not None:
+            with self._lock:
+                # This handshake is among those counted.
+                busy = len(self._open) + len(self._handshaking) - 1
+            if busy >= opts.max_connections:
+                raise HandshakeError("too many connections", 503)
+        if opts.origins is not None:
+            origin = http.headers.get("origin")
+            if origin not in opts.origins:
+                raise HandshakeError(f"origin {origin!r} is not allowed", 403)
+
+    def _verify(self, http: HttpRequest) -> None:
+        hook = self.options.verify_client
+        if hook is None:
+            return
+        refused = refusal(_call_hook("verify_client", hook, http))
+        if refused is not None:
+            status, headers, problem = refused
+            if problem is not None:
+                logger.error("%s", problem)
+            raise _Refused(error_response(HandshakeError("refused by verify_client", status), headers))
+
+    def _protocol(self, http: HttpRequest, offered: list[str]) -> str | None:
+        opts = self.options
+        chosen = _call_hook(
+            "select_protocol", choose, offered, opts.valid_protocols, opts.select_protocol, http
+        )
+        if chosen is not None and not isinstance(chosen, str):
+            logger.error("select_protocol returned %r, not a str or None", chosen)
+            raise _Refused(build_error_response(500))
+        return chosen or None
+
+    def _http_response(self, http: HttpRequest) -> bytes:
+        """``http_handler``'s answer to a request that is not an upgrade (None: 426)."""
+        assert self.options.http_handler is not None
+        result = _call_hook("http_handler", self.options.http_handler, http)
+        if result is None:
+            response = error_response(HandshakeError("not a WebSocket upgrade request", 426))
+        else:
+            try:
+                response = build_error_response(*response_parts(result))
+            except (TypeError, ValueError) as exc:
+                logger.error("bad http_handler response: %s", exc)
+                return build_error_response(500)
+        return strip_body(response) if http.method == "HEAD" else response
+
+    def _respond(self, sock: socket.socket, response: bytes) -> None:
+        """Send a final HTTP response and close, reading (bounded) what the client still sends.
+
+        Closing with unread input would make the kernel send a reset, which a
+        client still sending its request would see instead of the response.
+        """
+        limit = self.options.close_timeout
+        try:
+            sock.settimeout(LINGER_SECONDS if limit is None else limit)
+            sock.sendall(response)
+            if not isinstance(sock, _ssl.SSLSocket):
+                sock.shutdown(socket.SHUT_WR)
+            left = LINGER_BYTES
+            while left > 0:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                left -= len(data)
+        except OSError:
+            pass  # The client is gone or too slow: closing is all that is left.
+        finally:
+            sock.close()
+
+    # -- stopping ------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop accepting, close every connection with 1001, wait for the connection threads.
+
+        Safe to call from any thread (not from :meth:`serve_forever`'s own),
+        and more than once. Waits at most about ``close_timeout`` for the
+        connections, then as long again for the handlers to return.
+        """
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+        if self._serving:
+            self._stopped.wait()
+        self.socket.close()
+        with self._lock:
+            conns = list(self._open)
+            handshaking = list(self._handshaking)
+        for sock in handshaking:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for conn in conns:
+            conn._send_close(1001, "server shutting down")
+        for conn in conns:
+            conn._wait_closed(self.options.close_timeout)
+        self._join_threads()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _join_threads(self) -> None:
+        with self._lock:
+            threads = list(self._threads)
+        timeout = self.options.close_timeout
+        current = threading.current_thread()
+        for thread in threads:
+            if thread is current:
+                continue  # shutdown() called from a handler: that thread ends after it.
+            thread.join(timeout)
+            if thread.is_alive():
+                logger.warning("a connection handler is still running after shutdown(): %s", thread.name)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+
+def _call_hook(name: str, hook: Callable[..., Any], *args: Any) -> Any:
+    """Call an application hook; it raised or is async: log it and refuse with 500."""
+    try:
+        result = hook(*args)
+    except Exception:
+        logger.exception("%s raised", name)
+        raise _Refused(build_error_response(500)) from None
+    if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):
+            result.close()
+        logger.error("%s returned an awaitable: wsevents.sync takes plain functions only", name)
+        raise _Refused(build_error_response(500))
+    return result

@@ -1,0 +1,455 @@
+"""wsevents.sync against itself: messages, ping, close rules, options, limits, hooks and misuse."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from wsevents import ConcurrencyError, ConnectionClosed, HandshakeError, InvalidState
+from wsevents.protocol.handshake import Headers
+from wsevents.sync import Connection, HttpRequest, ReadyState, connect
+
+from .conftest import RawPeer, SyncServe, accept_upgrade, echo, upgrade_request, url
+
+RawPeerFactory = Any
+
+
+def test_echo_text_binary_and_iteration(sync_serve: SyncServe) -> None:
+    server = sync_serve()
+    with connect(url(server, "/chat?room=1")) as conn:
+        assert conn.state.name == "OPEN"
+        conn.send("grüße ✓")
+        conn.send(b"\x00\xff" * 40000)
+        conn.send_text("")
+        conn.send_binary(bytearray(b"b"))
+        assert conn.recv(timeout=5) == "grüße ✓"
+        assert conn.recv(timeout=5) == b"\x00\xff" * 40000
+        assert conn.recv(timeout=5) == ""
+        assert conn.recv(timeout=5) == b"b"
+        assert conn.path == "/chat?room=1"
+    assert conn.state is ReadyState.CLOSED
+    assert (conn.close_code, conn.close_reason) == (1000, "")
+
+
+def test_iteration_ends_at_a_normal_close_and_raises_at_another(sync_serve: SyncServe) -> None:
+    def three_then_close(conn: Connection) -> None:
+        for i in range(3):
+            conn.send(str(i))
+        conn.close(1000, "done")
+
+    with connect(url(sync_serve(three_then_close))) as conn:
+        assert list(conn) == ["0", "1", "2"]
+        assert (conn.close_code, conn.close_reason) == (1000, "done")
+
+    def fail(conn: Connection) -> None:
+        conn.send("x")
+        raise RuntimeError("the handler broke")
+
+    with connect(url(sync_serve(fail))) as conn:
+        got = []
+        with pytest.raises(ConnectionClosed) as info:
+            for message in conn:
+                got.append(message)
+        assert got == ["x"]
+        assert info.value.code == 1011
+
+
+def test_ping_returns_an_event_set_by_the_pong(sync_serve: SyncServe) -> None:
+    with connect(url(sync_serve())) as conn:
+        first = conn.ping("a")
+        second = conn.ping(b"b")
+        assert second.wait(5)
+        assert first.is_set()  # a pong answers the earlier pings too
+        assert conn.ping().wait(5)
+        with pytest.raises(ValueError):
+            conn.ping(b"x" * 126)
+    with pytest.raises(InvalidState):
+        conn.ping()
+
+
+def test_recv_timeout_raises_timeout_error_and_loses_nothing(sync_serve: SyncServe) -> None:
+    with connect(url(sync_serve())) as conn:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            conn.recv(timeout=0.2)
+        assert 0.15 < time.monotonic() - started < 3
+        conn.send("late")
+        assert conn.recv(timeout=5) == "late"
+
+
+def test_recv_from_two_threads_is_a_concurrency_error(sync_serve: SyncServe) -> None:
+    with connect(url(sync_serve())) as conn:
+        entered = threading.Event()
+        result: list[object] = []
+
+        def reader() -> None:
+            entered.set()
+            result.append(conn.recv(timeout=10))
+
+        thread = threading.Thread(target=reader, name="test-reader")
+        thread.start()
+        entered.wait(5)
+        # The first reader is inside recv() (waiting) once _reader_busy is set.
+        deadline = time.monotonic() + 5
+        while not conn._reader_busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(ConcurrencyError, match="only one may read"):
+            conn.recv(timeout=1)
+        conn.send("for the first reader")
+        thread.join(10)
+        assert result == ["for the first reader"]
+
+
+def test_send_after_close_is_a_clear_error(sync_serve: SyncServe) -> None:
+    conn = connect(url(sync_serve()))
+    conn.close()
+    with pytest.raises(InvalidState, match="cannot send: the connection is CLOSED"):
+        conn.send("too late")
+    with pytest.raises(ConnectionClosed) as info:
+        conn.recv(timeout=5)
+    assert info.value.code == 1000
+    conn.close()  # a second close does nothing
+
+
+def test_send_after_the_peer_closed_is_an_invalid_state(sync_serve: SyncServe) -> None:
+    with connect(url(sync_serve(lambda conn: conn.close(4000, "bye")))) as conn:
+        with pytest.raises(ConnectionClosed) as info:
+            conn.recv(timeout=5)
+        assert (info.value.code, info.value.reason) == (4000, "bye")
+        with pytest.raises(InvalidState):
+            conn.send("x")
+
+
+def test_sends_from_many_threads_arrive_whole_and_in_each_thread_order(sync_serve: SyncServe) -> None:
+    with connect(url(sync_serve()), compression=False) as conn:
+
+        def sender(n: int) -> None:
+            for i in range(50):
+                conn.send(f"{n}:{i}:" + "x" * (i * 997 % 70000))
+
+        threads = [threading.Thread(target=sender, args=(n,), name=f"test-sender-{n}") for n in range(4)]
+        for thread in threads:
+            thread.start()
+        received = [conn.recv(timeout=10) for _ in range(200)]
+        for thread in threads:
+            thread.join(10)
+    for n in range(4):
+        mine = [str(m).split(":")[1] for m in received if str(m).startswith(f"{n}:")]
+        assert mine == [str(i) for i in range(50)]
+
+
+def test_the_server_closes_tcp_first_and_the_client_waits_for_it(sync_serve: SyncServe) -> None:
+    server = sync_serve()
+    with connect(url(server)) as conn:
+        conn.send("x")
+        assert conn.recv(timeout=5) == "x"
+    # The client returned from close() once the server had closed TCP: the clean end.
+    assert conn.close_code == 1000
+    assert conn.state is ReadyState.CLOSED
+
+
+def test_close_handshake_the_client_answers_a_server_close(sync_serve: SyncServe) -> None:
+    closed: list[tuple[int | None, str, float]] = []
+    done = threading.Event()
+
+    def close_first(conn: Connection) -> None:
+        started = time.monotonic()
+        conn.close(1001, "going away")
+        closed.append((conn.close_code, conn.close_reason, time.monotonic() - started))
+        done.set()
+
+    with connect(url(sync_serve(close_first))) as conn:
+        with pytest.raises(ConnectionClosed) as info:
+            conn.recv(timeout=5)
+        assert (info.value.code, info.value.reason) == (1001, "going away")
+    assert done.wait(5)
+    # The server's close() returned with the client's echo (the code, no reason),
+    # well before close_timeout (5 s), not on a timeout (which would say 1006).
+    [(code, reason, took)] = closed
+    assert (code, reason) == (1001, "")
+    assert took < 3
+
+
+def test_close_timeout_bounds_a_peer_that_never_answers(raw_peer: Any) -> None:
+    def silent(sock: socket.socket) -> None:
+        accept_upgrade(sock)
+        while sock.recv(4096):
+            pass
+
+    peer: RawPeer = raw_peer(silent)
+    conn = connect(f"ws://127.0.0.1:{peer.port}/", close_timeout=0.3)
+    started = time.monotonic()
+    conn.close()
+    assert time.monotonic() - started < 3
+    assert conn.state is ReadyState.CLOSED
+    assert conn.close_code == 1006
+
+
+def test_handshake_timeout_on_a_server_that_never_answers(raw_peer: Any) -> None:
+    def mute(sock: socket.socket) -> None:
+        while sock.recv(4096):
+            pass
+
+    peer: RawPeer = raw_peer(mute)
+    started = time.monotonic()
+    with pytest.raises(HandshakeError, match="timed out"):
+        connect(f"ws://127.0.0.1:{peer.port}/", handshake_timeout=0.3)
+    assert time.monotonic() - started < 3
+
+
+def test_server_handshake_timeout_drops_a_silent_client(sync_serve: SyncServe) -> None:
+    server = sync_serve(handshake_timeout=0.3)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        started = time.monotonic()
+        assert sock.recv(1024) == b""
+        assert time.monotonic() - started < 3
+
+
+def test_keepalive_fails_a_peer_that_never_answers_pings(raw_peer: Any) -> None:
+    def deaf(sock: socket.socket) -> None:
+        accept_upgrade(sock)
+        while sock.recv(4096):
+            pass
+
+    peer: RawPeer = raw_peer(deaf)
+    with connect(
+        f"ws://127.0.0.1:{peer.port}/", ping_interval=0.1, ping_timeout=0.2, close_timeout=0.5
+    ) as conn:
+        with pytest.raises(ConnectionClosed) as info:
+            conn.recv(timeout=5)
+        assert (info.value.code, info.value.reason) == (1011, "keepalive ping timeout")
+
+
+def test_keepalive_measures_latency_with_a_live_peer(sync_serve: SyncServe) -> None:
+    with connect(url(sync_serve()), ping_interval=0.05, ping_timeout=2) as conn:
+        deadline = time.monotonic() + 5
+        while conn.latency is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert conn.latency is not None and conn.latency >= 0
+        conn.send("still open")
+        assert conn.recv(timeout=5) == "still open"
+
+
+def test_a_message_over_the_servers_limit_fails_with_1009(sync_serve: SyncServe) -> None:
+    seen: list[int] = []
+    done = threading.Event()
+
+    def record(conn: Connection) -> None:
+        try:
+            conn.recv(timeout=5)
+        except ConnectionClosed as exc:
+            seen.append(exc.code)
+        done.set()
+
+    with connect(url(sync_serve(record, max_buffer_length=1000)), compression=False) as conn:
+        conn.send(b"x" * 1001)
+        with pytest.raises(ConnectionClosed) as info:
+            conn.recv(timeout=5)
+        assert info.value.code == 1009
+    assert done.wait(5)
+    assert seen == [1009]
+
+
+def test_a_message_over_the_clients_limit_fails_with_1009(sync_serve: SyncServe) -> None:
+    with connect(url(sync_serve()), max_buffer_length=1000) as conn:
+        conn.send("y" * 1000)
+        assert conn.recv(timeout=5) == "y" * 1000
+        conn.send("y" * 1001)
+        with pytest.raises(ConnectionClosed) as info:
+            conn.recv(timeout=5)
+        assert info.value.code == 1009
+        assert "1000" in info.value.reason
+
+
+@pytest.mark.parametrize("client", [True, False], ids=["client-on", "client-off"])
+@pytest.mark.parametrize("server_side", [True, False], ids=["server-on", "server-off"])
+def test_compression_is_agreed_only_when_both_want_it(
+    sync_serve: SyncServe, client: bool, server_side: bool
+) -> None:
+    agreed: list[bool] = []
+    done = threading.Event()
+
+    def record(conn: Connection) -> None:
+        agreed.append(conn.deflate is not None)
+        done.set()
+        echo(conn)
+
+    with connect(url(sync_serve(record, compression=server_side)), compression=client) as conn:
+        assert (conn.deflate is not None) is (client and server_side)
+        text = "compressible " * 10000
+        conn.send(text)
+        assert conn.recv(timeout=5) == text
+        conn.send(text.encode())
+        assert conn.recv(timeout=5) == text.encode()
+    assert done.wait(5)
+    assert agreed == [client and server_side]
+
+
+def test_protocols_headers_and_the_request_reach_the_handler(sync_serve: SyncServe) -> None:
+    seen: dict[str, Any] = {}
+    done = threading.Event()
+
+    def record(conn: Connection) -> None:
+        seen.update(path=conn.path, token=conn.headers.get("x-token"), protocol=conn.protocol)
+        done.set()
+        echo(conn)
+
+    server = sync_serve(record, valid_protocols=["chat.v2", "chat.v1"])
+    with connect(
+        url(server, "/p"), protocols=["chat.v1", "chat.v2"], extra_headers={"X-Token": "t1"}
+    ) as conn:
+        assert conn.protocol == "chat.v1"
+        assert isinstance(conn.headers, Headers)
+    assert done.wait(5)
+    assert seen == {"path": "/p", "token": "t1", "protocol": "chat.v1"}
+
+
+def test_select_protocol_gets_the_request_and_the_offer(sync_serve: SyncServe) -> None:
+    asked: list[tuple[str, list[str]]] = []
+
+    def select(request: HttpRequest, offered: list[str]) -> str:
+        asked.append((request.path, offered))
+        return offered[-1]
+
+    with connect(url(sync_serve(select_protocol=select), "/s"), protocols=["a", "b"]) as conn:
+        assert conn.protocol == "b"
+    assert asked == [("/s", ["a", "b"])]
+
+
+@pytest.mark.parametrize(
+    ("verdict", "status"),
+    [(False, 403), (401, 401), ((429, {"Retry-After": "1"}), 429), ("nonsense", 500)],
+)
+def test_verify_client_refuses_with_its_status(sync_serve: SyncServe, verdict: object, status: int) -> None:
+    requests: list[HttpRequest] = []
+
+    def verify(request: HttpRequest) -> object:
+        requests.append(request)
+        return verdict
+
+    with pytest.raises(HandshakeError) as info:
+        connect(url(sync_serve(verify_client=verify), "/v?x=1"), extra_headers={"Authorization": "t"})
+    assert info.value.status == status
+    assert requests[0].path == "/v?x=1" and requests[0].headers["authorization"] == "t"
+
+
+def test_hooks_that_raise_or_are_async_refuse_with_500(sync_serve: SyncServe) -> None:
+    def broken(request: HttpRequest) -> bool:
+        raise RuntimeError("bug in the hook")
+
+    async def not_sync(request: HttpRequest) -> bool:
+        return True
+
+    for hook in (broken, not_sync):
+        with pytest.raises(HandshakeError) as info:
+            connect(url(sync_serve(verify_client=hook)))
+        assert info.value.status == 500
+
+
+def test_verify_client_true_accepts(sync_serve: SyncServe) -> None:
+    with connect(url(sync_serve(verify_client=lambda request: True))) as conn:
+        conn.send("in")
+        assert conn.recv(timeout=5) == "in"
+
+
+def test_http_handler_answers_plain_requests(sync_serve: SyncServe) -> None:
+    def page(request: HttpRequest) -> tuple[int, dict[str, str], str] | None:
+        if request.path == "/health":
+            return 200, {"Content-Type": "text/plain"}, "ok"
+        return None
+
+    server = sync_serve(http_handler=page)
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/health", timeout=5) as response:
+        assert (response.status, response.read()) == (200, b"ok")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"http://127.0.0.1:{server.port}/other", timeout=5)
+    assert info.value.code == 426
+    info.value.close()
+    with connect(url(server)) as conn:
+        conn.send("still a WebSocket server")
+        assert conn.recv(timeout=5) == "still a WebSocket server"
+
+
+def test_bad_requests_are_refused_with_their_status(sync_serve: SyncServe) -> None:
+    server = sync_serve()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(upgrade_request(server.port).replace(b"GET", b"POST"))
+        answer = b""
+        while data := sock.recv(4096):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 405 ")
+    assert b"Allow: GET" in answer
+
+
+def test_origins_and_max_connections(sync_serve: SyncServe) -> None:
+    server = sync_serve(origins=["https://ok.example"], max_connections=1)
+    with pytest.raises(HandshakeError) as info:
+        connect(url(server), extra_headers={"Origin": "https://evil.example"})
+    assert info.value.status == 403
+    with connect(url(server), extra_headers={"Origin": "https://ok.example"}) as first:
+        with pytest.raises(HandshakeError) as info:
+            connect(url(server), extra_headers={"Origin": "https://ok.example"})
+        assert info.value.status == 503
+        first.send("the first is served")
+        assert first.recv(timeout=5) == "the first is served"
+
+
+def test_shutdown_closes_open_connections_with_1001(sync_serve: SyncServe) -> None:
+    server = sync_serve()
+    conn = connect(url(server))
+    try:
+        conn.send("x")
+        assert conn.recv(timeout=5) == "x"
+        server.shutdown()
+        with pytest.raises(ConnectionClosed) as info:
+            conn.recv(timeout=5)
+        assert info.value.code == 1001
+        assert server.connections == []
+        with pytest.raises(OSError):
+            connect(url(server), handshake_timeout=2)
+    finally:
+        conn.close()
+
+
+def test_tls(sync_serve: SyncServe, tmp_path: Any) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost")
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    import ssl
+
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    server = sync_serve(certfile=str(cert_file), keyfile=str(key_file))
+    with connect(f"wss://localhost:{server.port}/secure", ssl=context, host="127.0.0.1") as conn:
+        conn.send("over TLS " * 1000)
+        assert conn.recv(timeout=5) == "over TLS " * 1000
+    with pytest.raises(ssl.SSLError):
+        connect(f"wss://localhost:{server.port}/", host="127.0.0.1")  # the default trust lacks the CA
+
+
+def test_options_are_checked_before_any_io() -> None:
+    with pytest.raises(TypeError, match="did you mean 'max_buffer_length'"):
+        connect("ws://127.0.0.1:9/", maxBufferLength=10)
+    with pytest.raises(ValueError, match="scheme must be ws or wss"):
+        connect("http://127.0.0.1:9/")
+    with pytest.raises(ValueError, match="use a wss:// URL"):
+        import ssl
+
+        connect("ws://127.0.0.1:9/", ssl=ssl.create_default_context())
+    with pytest.raises(ConnectionRefusedError):
+        connect(f"ws://127.0.0.1:{_free_port()}/")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
