@@ -151,3 +151,24 @@ def test_sync_client_against_node_ws(node_ws_server: tuple[NodePeer, Any], compr
         assert (info.value.code, info.value.reason) == (4001, "node says bye")
     event = loop.run_until_complete(peer.next_event("close"))
     assert event["code"] == 4001
+
+
+async def test_node_ws_client_against_the_sync_server(sync_serve: SyncServe, compression: bool) -> None:
+    server = sync_serve(compression=compression)
+    peer = await NodePeer.start("client", "ws", url(server, "/from-node"), deflate=compression)
+    try:
+        event = await peer.next_event("connect")
+        assert event["path"] == "/from-node"
+        assert event["extensions"].startswith("permessage-deflate") is compression
+        await peer.send(op="send_text", data="grüße from node")
+        assert (await peer.next_event("text"))["data"] == "grüße from node"
+        await peer.send(op="send_binary_pattern", length=200000)
+        echoed = await peer.next_event("binary")
+        assert (echoed["length"], echoed["sha256"]) == (200000, hashlib.sha256(pattern(200000)).hexdigest())
+        await peer.send(op="ping", data="node ping")
+        assert (await peer.next_event("pong"))["data"] == "node ping"
+        await peer.send(op="close", code=1000, reason="node done")
+        closed = await peer.next_event("close")
+        assert closed["code"] == 1000
+    finally:
+        await peer.close()
