@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 NODE_MODULES := tests/interop/node_modules
 
-.PHONY: demo test bench clean system-deps
+.PHONY: demo test bench docs clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,10 @@ demo: $(VENV)/.installed
 	$(BIN)/wsevents serve
 
 # Debian packages the suite needs on a fresh machine (Node for the npm peers, Chromium for the
-# browser tests, redis-server for the scale-out tests). Installed with apt when missing and run as
-# root; otherwise make stops at once with the exact command to run.
-SYSTEM_DEPS := node:nodejs npm:npm chromium:chromium redis-server:redis-server
+# browser tests, redis-server for the scale-out tests, nginx for tests/test_howto_nginx.py).
+# Installed with apt when missing and run as root; otherwise make stops at once with the exact
+# command to run.
+SYSTEM_DEPS := node:nodejs npm:npm chromium:chromium redis-server:redis-server nginx:nginx
 
 system-deps:
 	@missing=""; for pair in $(SYSTEM_DEPS); do \
@@ -59,5 +60,10 @@ $(VENV)/.installed-bench: $(VENV)/.installed benchmarks/requirements.txt
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run.py
 
+# The docs site into site/ (MkDocs, Material theme; mkdocs.yml): `.venv/bin/mkdocs serve` previews it.
+# NO_MKDOCS_2_WARNING silences Material's banner on its end of life (May 2027) and MkDocs 2.
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) $(NODE_MODULES) build src/*.egg-info
+	rm -rf $(VENV) $(NODE_MODULES) build site src/*.egg-info
