@@ -12,6 +12,7 @@ import ast
 import posixpath
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,11 +120,30 @@ def rewrite_links(markdown: str, source: str, page: str) -> str:
 
 
 def on_config(config: MkDocsConfig, **_: Any) -> MkDocsConfig:
-    """The nav's "Samples" section lists every sample (a new program gets its page by itself)."""
-    for item in config.nav or []:
+    """The nav's "Samples" section lists every sample (a new program gets its page by itself), and a
+    page of docs/ that mkdocs.yml does not place yet goes before the API reference (so that a new
+    page is never unreachable; give it its place in mkdocs.yml)."""
+    nav = config.nav or []
+    for item in nav:
         if isinstance(item, dict) and "Samples" in item:
             item["Samples"] = ["samples/index.md", "samples/chat.md", *sample_programs().values()]
+    placed = set(nav_files(nav))
+    missing = sorted(path.name for path in DOCS.glob("*.md") if path.name not in placed)
+    at = next((i for i, item in enumerate(nav) if item == {"API reference": "reference.md"}), len(nav))
+    nav[at:at] = missing
     return config
+
+
+def nav_files(nav: Any) -> Iterator[str]:
+    """Every page that a part of the nav names."""
+    if isinstance(nav, str):
+        yield nav
+    elif isinstance(nav, dict):
+        for value in nav.values():
+            yield from nav_files(value)
+    elif isinstance(nav, list):
+        for item in nav:
+            yield from nav_files(item)
 
 
 def on_files(files: Files, config: MkDocsConfig, **_: Any) -> Files:
