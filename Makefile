@@ -61,7 +61,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run.py
 
 # The docs site into site/ (MkDocs, Material theme; mkdocs.yml): `.venv/bin/mkdocs serve` previews it.
-# NO_MKDOCS_2_WARNING silences Material's banner on its end of life (May 2027) and MkDocs 2.
+# NO_MKDOCS_2_WARNING silences Material's banner announcing its end of life (May 2027).
 docs: $(VENV)/.installed-dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
