@@ -16,6 +16,7 @@ from .errors import (
     WebSocketError,
 )
 from .protocol.closecodes import CloseCode
+from .workers import serve
 
 __all__ = [
     "CloseCode",
@@ -36,6 +37,7 @@ __all__ = [
     "connect",
     "create_server",
     "run",
+    "serve",
     "set_binary_fragmentation",
     "set_max_buffer_length",
 ]

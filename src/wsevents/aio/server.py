@@ -340,6 +340,25 @@ class Server(EventEmitter):
         self._loop.create_task(self._listen(bind))
         return self
 
+    def _listen_socket(self, sock: _socket.socket, callback: Callable[[], Any] | None = None) -> Server:
+        """Accept on ``sock``, already bound and listening (a worker's socket, from
+        :mod:`wsevents.workers`); otherwise as :meth:`listen`. ``sock`` is the server's from now on."""
+        if self._server is not None or self._bind is not None:
+            raise RuntimeError("the server is already listening")
+        if callback is not None:
+            self.once("listening", callback)
+        self._closing = False
+        self._close_emitted = False
+        self._hold()
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._op = fut
+        bind = self._bind = _Bind(0, None, fut)
+        sock.setblocking(False)
+        bind.sock = sock
+        self.address, self.port = sock.getsockname()[:2]
+        self._loop.create_task(self._listen(bind))
+        return self
+
     async def _listen(self, bind: _Bind) -> None:
         try:
             server = await self._serve(bind)
