@@ -43,8 +43,9 @@ class NodePeer:
         echo: bool = False,
         deflate: bool = False,
         protocols: list[str] | None = None,
+        port: int = 0,
     ) -> NodePeer:
-        """Start a peer; a server's ``port`` is known when this returns."""
+        """Start a peer; a server's ``port`` (``port``, or a free one) is known when this returns."""
         node = shutil.which("node")
         if node is None:
             raise RuntimeError("node is not installed: the interop tests need Node.js (see .ci/run)")
@@ -53,6 +54,8 @@ class NodePeer:
         args = [str(PEER), role, lib]
         if url is not None:
             args.append(url)
+        if port:
+            args += ["--port", str(port)]
         if protocols:
             args += ["--protocols", ",".join(protocols)]
         if echo:

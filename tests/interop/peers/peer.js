@@ -1,10 +1,10 @@
 // A scriptable WebSocket peer for wsevents' interop tests, built on a real Node library
 // (npm `ws` or `nodejs-websocket`, versions pinned in ../package-lock.json).
 //
-//   node peer.js server <ws|nodejs-websocket> [--protocols a,b] [--echo] [--deflate] [--verbose]
+//   node peer.js server <ws|nodejs-websocket> [--port N] [--protocols a,b] [--echo] [--deflate] [--verbose]
 //   node peer.js client <ws|nodejs-websocket> <url> [--protocols a,b] [--echo] [--deflate] [--verbose]
 //
-// A server listens on 127.0.0.1, port 0, and handles one connection at a time: commands act on
+// A server listens on 127.0.0.1, port 0 (or --port N), and handles one connection at a time: commands act on
 // the most recent one. With --protocols it accepts the client's most preferred protocol that is
 // in the list (nodejs-websocket: validProtocols; ws: handleProtocols). Without --protocols each
 // library does what it does by default: nodejs-websocket agrees on none, ws on the client's first.
@@ -46,9 +46,10 @@ const crypto = require('crypto')
 const readline = require('readline')
 
 const [role, lib, ...rest] = process.argv.slice(2)
-const flags = { protocols: null, echo: false, deflate: false, verbose: false, url: null }
+const flags = { protocols: null, echo: false, deflate: false, verbose: false, url: null, port: 0 }
 for (let i = 0; i < rest.length; i++) {
   if (rest[i] === '--protocols') flags.protocols = (rest[++i] || '').split(',').filter((p) => p)
+  else if (rest[i] === '--port') flags.port = Number(rest[++i])
   else if (rest[i] === '--echo') flags.echo = true
   else if (rest[i] === '--deflate') flags.deflate = true
   else if (rest[i] === '--verbose') flags.verbose = true
@@ -181,7 +182,7 @@ function start () {
   if (lib === 'ws') {
     const { WebSocketServer, WebSocket } = require('ws')
     if (role === 'server') {
-      const options = { host: '127.0.0.1', port: 0, perMessageDeflate: flags.deflate }
+      const options = { host: '127.0.0.1', port: flags.port, perMessageDeflate: flags.deflate }
       if (flags.protocols) options.handleProtocols = (offered) => pickProtocol(offered) || false
       const wss = new WebSocketServer(options)
       wss.on('listening', () => out({ event: 'listening', port: wss.address().port }))
@@ -200,7 +201,7 @@ function start () {
       // The callback runs on the connection's "connect", once the handshake is answered.
       const server = nws.createServer(options, (c) => { conn = wrapNodejsWebsocket(nws, c) })
       server.on('error', (err) => out({ event: 'error', message: errorText(err) }))
-      server.listen(0, '127.0.0.1', () => out({ event: 'listening', port: server.socket.address().port }))
+      server.listen(flags.port, '127.0.0.1', () => out({ event: 'listening', port: server.socket.address().port }))
     } else {
       const options = {}
       if (flags.protocols) options.protocols = flags.protocols
