@@ -75,6 +75,15 @@ OPTION_DOCS = {
     "max_queue": "messages queued for `recv()` before reading from the socket pauses",
     "max_write_buffer": "bytes waiting unsent (64 MiB) past which sending more drops the connection "
     "with 1008",
+    "reconnect": "return a `ReconnectingConnection`: a new connection after each drop (see the guide's "
+    "\"Reconnecting\")",
+    "reconnect_delay": "seconds: the first backoff delay (each wait is drawn between it and twice it, "
+    "the range doubling after each failure)",
+    "reconnect_max_delay": "seconds: the largest backoff delay",
+    "reconnect_stop_codes": "close codes that, sent by the server, end reconnection (add your 4xxx ones); "
+    "an HTTP 4xx other than 408/429 at the handshake and your own `close()` end it too",
+    "reconnect_queue": "messages held while disconnected and sent, in order, on the next connection; "
+    "`0`: sends while disconnected raise `InvalidState`",
 }
 
 

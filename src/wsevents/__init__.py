@@ -1,6 +1,7 @@
 """wsevents: a WebSocket (RFC 6455) server and client in the shape of Node's nodejs-websocket, for asyncio."""
 
 from .aio.connection import Connection, ReadyState
+from .aio.reconnect import ReconnectingConnection
 from .aio.runner import run
 from .aio.server import HttpRequest, Server
 from .aio.streams import InStream, OutStream
@@ -16,7 +17,6 @@ from .errors import (
     WebSocketError,
 )
 from .protocol.closecodes import CloseCode
-from .workers import serve
 
 __all__ = [
     "CloseCode",
@@ -32,12 +32,12 @@ __all__ = [
     "OutStream",
     "ProtocolError",
     "ReadyState",
+    "ReconnectingConnection",
     "Server",
     "WebSocketError",
     "connect",
     "create_server",
     "run",
-    "serve",
     "set_binary_fragmentation",
     "set_max_buffer_length",
 ]

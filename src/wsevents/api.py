@@ -7,11 +7,12 @@ Options may be given as a dict (as in Node), as keyword arguments, or both
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 from .aio.client import ClientConnection, open_connection
 from .aio.connection import Connection
 from .aio.options import DEFAULTS, ClientOptions, ServerOptions, merge_options
+from .aio.reconnect import ReconnectingConnection
 from .aio.runner import get_loop
 from .aio.server import Server
 
@@ -61,12 +62,41 @@ def create_server(
     return server
 
 
+@overload
+def connect(
+    url: str,
+    options: Mapping[str, Any] | Callable[..., Any] | None = None,
+    callback: Callable[..., Any] | None = None,
+    *,
+    reconnect: Literal[True],
+    **kwargs: Any,
+) -> ReconnectingConnection: ...
+@overload
+def connect(
+    url: str,
+    options: Mapping[str, Any] | Callable[..., Any] | None = None,
+    callback: Callable[..., Any] | None = None,
+    *,
+    reconnect: Literal[False] = False,
+    **kwargs: Any,
+) -> Connection: ...
+@overload
+def connect(
+    url: str,
+    options: Mapping[str, Any] | Callable[..., Any] | None = None,
+    callback: Callable[..., Any] | None = None,
+    *,
+    reconnect: bool,
+    **kwargs: Any,
+) -> Connection | ReconnectingConnection: ...
+
+
 def connect(
     url: str,
     options: Mapping[str, Any] | Callable[..., Any] | None = None,
     callback: Callable[..., Any] | None = None,
     **kwargs: Any,
-) -> Connection:
+) -> Connection | ReconnectingConnection:
     """A client :class:`Connection` to ``url`` (``ws://`` or ``wss://``).
 
     It connects in the background; ``callback`` becomes a ``"connect"``
@@ -75,6 +105,13 @@ def connect(
     ``OSError`` on failure) and an async context manager that closes it.
     Options: ``extra_headers``, ``protocols``, ``ssl``, ``host``, ``port``
     and the options common to both sides (see :func:`create_server`).
+
+    With ``reconnect=True`` it returns a :class:`ReconnectingConnection`
+    instead, which opens a new connection after each drop (``callback`` is
+    then called at each ``"connect"``): options ``reconnect_delay`` and
+    ``reconnect_max_delay`` (the backoff, in seconds), ``reconnect_stop_codes``
+    (close codes from the server that end reconnection) and
+    ``reconnect_queue`` (messages held while disconnected; 0: sends raise).
 
     Every option is checked here, before any I/O.
 
@@ -89,7 +126,11 @@ def connect(
     """
     opts, cb = _split(options, callback)
     client_options = merge_options(ClientOptions, opts, kwargs)
-    conn: ClientConnection = open_connection(url, client_options, get_loop())
+    conn: ClientConnection | ReconnectingConnection
+    if client_options.reconnect:
+        conn = ReconnectingConnection(url, client_options, get_loop())
+    else:
+        conn = open_connection(url, client_options, get_loop())
     if cb is not None:
         conn.on("connect", cb)
     return conn

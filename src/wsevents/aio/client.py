@@ -88,8 +88,13 @@ def _ssl_context(url: WebSocketURL, options: ClientOptions) -> _ssl.SSLContext |
     return options.ssl or _ssl.create_default_context()
 
 
-def open_connection(url: str, options: ClientOptions, loop: asyncio.AbstractEventLoop) -> ClientConnection:
-    """Create a client connection to ``url`` and start connecting in the background.
+def open_connection(
+    url: str,
+    options: ClientOptions,
+    loop: asyncio.AbstractEventLoop,
+    cls: type[ClientConnection] = ClientConnection,
+) -> ClientConnection:
+    """Create a client connection (a ``cls``) to ``url`` and start connecting in the background.
 
     Raises:
         ValueError: a malformed URL, or an ``ssl`` context for a ``ws://`` URL.
@@ -97,7 +102,7 @@ def open_connection(url: str, options: ClientOptions, loop: asyncio.AbstractEven
     parsed = parse_url(url)
     if options.ssl is not None and not parsed.secure:
         raise ValueError(f"an ssl context was given for {url!r}: use a wss:// URL for TLS")
-    conn = ClientConnection(parsed, options, loop)
+    conn = cls(parsed, options, loop)
     loop.create_task(_connect(conn, parsed, options, loop))
     return conn
 

@@ -59,6 +59,27 @@ _END = object()
 _MESSAGE_EVENTS = ("text", "binary", "message")
 
 
+def close_args(code: int | None, reason: str | None) -> tuple[int | None, str]:
+    """The arguments of ``close(code, reason)``, checked; a reason without a code goes with 1000.
+
+    Raises:
+        ValueError: a code that may not be sent, or a reason over 123 bytes of UTF-8.
+        TypeError: a str as the code, or a reason that is not a str.
+    """
+    check_close_order(code, reason)
+    if reason is not None and code is None:
+        code = 1000
+    if code is not None:
+        if isinstance(code, bool) or not isinstance(code, int) or not may_send(code):
+            raise ValueError(f"close code {code!r} may not be sent")
+    reason = reason or ""
+    if not isinstance(reason, str):
+        raise TypeError("reason must be a str")
+    if len(reason.encode("utf-8")) > 123:
+        raise ValueError("close reason is over 123 bytes of UTF-8")
+    return code, reason
+
+
 class _DrainWaiter:
     """What every send returns while writing is paused: one per drain, not one per send.
 
@@ -717,17 +738,7 @@ class Connection(EventEmitter, asyncio.Protocol):
                 or outside 1000-4999) or a reason over 123 bytes of UTF-8.
             TypeError: a str as the code (``close("bye")``): the code comes first.
         """
-        check_close_order(code, reason)
-        if reason is not None and code is None:
-            code = 1000
-        if code is not None:
-            if isinstance(code, bool) or not isinstance(code, int) or not may_send(code):
-                raise ValueError(f"close code {code!r} may not be sent")
-        reason = reason or ""
-        if not isinstance(reason, str):
-            raise TypeError("reason must be a str")
-        if len(reason.encode("utf-8")) > 123:
-            raise ValueError("close reason is over 123 bytes of UTF-8")
+        code, reason = close_args(code, reason)
         state = self.ready_state
         if state is ReadyState.CONNECTING:
             self._failed = ConnectionClosed(1006, "closed during the handshake")

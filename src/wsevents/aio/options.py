@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ..protocol.closecodes import is_valid_wire_code
 from ..protocol.deflate import DeflateConfig
 from ..protocol.handshake import MAX_HEAD_SIZE, MAX_HEADERS, check_header_field, is_token
 
@@ -201,9 +202,15 @@ class ClientOptions(_Common):
     ssl: _ssl.SSLContext | None = None
     host: str | None = None
     port: int | None = None
+    reconnect: bool = False
+    reconnect_delay: float = 1.0
+    reconnect_max_delay: float = 30.0
+    reconnect_stop_codes: Iterable[int] = frozenset({1008})
+    reconnect_queue: int = 0
 
     def __post_init__(self) -> None:
         self._check_common()
+        self._check_reconnect()
         self.protocols = _protocol_list("protocols", self.protocols)
         _check_headers(self.extra_headers)
         if self.ssl is not None and not isinstance(self.ssl, _ssl.SSLContext):
@@ -213,11 +220,48 @@ class ClientOptions(_Common):
         if self.port is not None:
             _port("port", self.port)
 
+    def _check_reconnect(self) -> None:
+        if not isinstance(self.reconnect, bool):
+            raise TypeError(f"reconnect must be True or False, not {self.reconnect!r}")
+        delay = _timeout("reconnect_delay", self.reconnect_delay)
+        max_delay = _timeout("reconnect_max_delay", self.reconnect_max_delay)
+        if delay is None or max_delay is None:
+            raise ValueError("reconnect_delay and reconnect_max_delay must be positive numbers of seconds")
+        if max_delay < delay:
+            raise ValueError(f"reconnect_max_delay ({max_delay}) is below reconnect_delay ({delay})")
+        self.reconnect_delay, self.reconnect_max_delay = delay, max_delay
+        self.reconnect_stop_codes = _close_codes("reconnect_stop_codes", self.reconnect_stop_codes)
+        queue = self.reconnect_queue
+        if isinstance(queue, bool) or not isinstance(queue, int) or queue < 0:
+            raise ValueError(f"reconnect_queue must be an int >= 0 (messages), not {queue!r}")
+        if not self.reconnect:
+            # A reconnect option without reconnect=True would silently do nothing.
+            defaults = ClientOptions.__dataclass_fields__
+            for name in _RECONNECT_OPTIONS:
+                if getattr(self, name) != defaults[name].default:
+                    raise ValueError(f"{name} is an option of the reconnecting client: add reconnect=True")
+
     def header_items(self) -> list[tuple[str, str]]:
         """``extra_headers`` as a list of pairs."""
         if isinstance(self.extra_headers, Mapping):
             return [(str(k), str(v)) for k, v in self.extra_headers.items()]
         return [(str(k), str(v)) for k, v in self.extra_headers]
+
+
+_RECONNECT_OPTIONS = ("reconnect_delay", "reconnect_max_delay", "reconnect_stop_codes", "reconnect_queue")
+
+
+def _close_codes(name: str, value: object) -> frozenset[int]:
+    """A set of close codes a peer may send (1000-1014 registered ones, 3000-4999)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a collection of close codes (int), not {type(value).__name__}")
+    codes = frozenset(value)
+    for code in codes:
+        if isinstance(code, bool) or not isinstance(code, int):
+            raise TypeError(f"{name} must hold close codes (int), not {code!r}")
+        if not is_valid_wire_code(code):
+            raise ValueError(f"{name}: {code} is not a close code a peer may send")
+    return codes
 
 
 _HEADERS_SHAPE = "extra_headers must be a dict or a list of (name, value) pairs"
