@@ -12,6 +12,7 @@ API_NAMES = [
     "set_binary_fragmentation",
     "set_max_buffer_length",
     "run",
+    "serve",
     "Server",
     "HttpRequest",
     "Connection",

@@ -17,6 +17,7 @@ from .errors import (
     WebSocketError,
 )
 from .protocol.closecodes import CloseCode
+from .workers import serve
 
 __all__ = [
     "CloseCode",
@@ -38,6 +39,7 @@ __all__ = [
     "connect",
     "create_server",
     "run",
+    "serve",
     "set_binary_fragmentation",
     "set_max_buffer_length",
 ]
