@@ -1,9 +1,12 @@
 """Property tests of wsevents.sync: any sequence of messages (sizes around the frame-length encodings
 and the size limit, compressed or not) comes back whole and in order; a message one byte over the
-limit fails the connection with 1009, after every message before it reached the application."""
+limit fails the connection with 1009, after every message before it reached the application; and a
+state machine interleaves sends, receives, pings and the close."""
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import Iterator
 from queue import Queue
 from typing import Any
@@ -11,11 +14,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from wsevents import ConnectionClosed
-from wsevents.sync import Connection, Server, connect
+from wsevents import ConnectionClosed, InvalidState
+from wsevents.sync import Connection, ReadyState, Server, connect, serve
 
-from .conftest import SyncServe, url
+from .conftest import SyncServe, echo, url
 
 LIMIT = 70000
 # The lengths where the frame header changes (7-bit, 16-bit, 64-bit) and the limit itself.
@@ -84,3 +88,67 @@ def test_one_byte_over_the_limit_fails_with_1009_after_the_messages_before_it(
         assert info.value.code == 1009
     # Every message parsed before the excess reached the application, in order, then the 1009.
     assert results.get(timeout=10) == (before, 1009)
+
+
+class ConnectionMachine(RuleBasedStateMachine):
+    """Sends, receives, pings and a close in any order, against an echo server.
+
+    The model: the echoes come back in the order sent; a ping is answered;
+    after the close, sends are refused and ``recv()`` returns a prefix of the
+    echoes not yet read (the server's handler may not have echoed them all
+    before the close crossed), then raises ``ConnectionClosed`` with 1000.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.server = serve(echo, "127.0.0.1", 0, max_buffer_length=LIMIT)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="test-serve-forever")
+        self.thread.start()
+        self.conn = connect(url(self.server), max_buffer_length=LIMIT)
+        self.expected: deque[str | bytes] = deque()
+        self.closed = False
+
+    @rule(message=messages)
+    def send(self, message: str | bytes) -> None:
+        if self.closed:
+            with pytest.raises(InvalidState):
+                self.conn.send(message)
+        else:
+            self.conn.send(message)
+            self.expected.append(message)
+
+    @precondition(lambda self: self.expected and not self.closed)
+    @rule()
+    def receive(self) -> None:
+        assert self.conn.recv(timeout=10) == self.expected.popleft()
+
+    @precondition(lambda self: not self.closed)
+    @rule()
+    def ping(self) -> None:
+        assert self.conn.ping().wait(10)
+
+    @rule()
+    def close(self) -> None:
+        self.conn.close()
+        self.closed = True
+
+    @invariant()
+    def state_matches(self) -> None:
+        assert (self.conn.state is ReadyState.OPEN) is not self.closed
+
+    def teardown(self) -> None:
+        self.conn.close()
+        rest = []
+        with pytest.raises(ConnectionClosed) as info:
+            while True:
+                rest.append(self.conn.recv(timeout=10))
+        assert info.value.code == 1000
+        assert rest == list(self.expected)[: len(rest)]
+        self.server.shutdown()
+        self.thread.join(10)
+
+
+ConnectionMachine.TestCase.settings = settings(
+    max_examples=15, stateful_step_count=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+TestConnectionMachine = ConnectionMachine.TestCase
