@@ -453,3 +453,40 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_a_peer_that_breaks_the_protocol_and_keeps_sending_reads_the_close_frame(
+    sync_serve: SyncServe,
+) -> None:
+    """The failing side drains instead of closing with unread input (which would reset the
+    connection and could drop the close frame that says why)."""
+    server = sync_serve()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(upgrade_request(server.port))
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 101 ")
+        # An unmasked frame from a client (1002), then a flood the server never parses.
+        junk = b"\x82\x7e\xff\xff" + b"j" * 65535
+        flood_done = threading.Event()
+
+        def flood() -> None:
+            try:
+                sock.sendall(b"\x81\x02hi" + junk * 32)
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # The server shut its side after the drain: the test looks at what was read.
+            finally:
+                flood_done.set()
+
+        sender = threading.Thread(target=flood, name="test-flood")
+        sender.start()
+        received = answer.partition(b"\r\n\r\n")[2]
+        while True:
+            data = sock.recv(65536)  # ConnectionResetError here is the failure this test is for
+            if not data:
+                break
+            received += data
+        sender.join(10)
+    assert received[:1] == b"\x88" and received[2:4] == b"\x03\xea"  # a close frame, 1002
