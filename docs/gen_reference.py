@@ -57,6 +57,9 @@ OPTION_DOCS = {
     "admission; `False` is 403",
     "origins": "allow-list of `Origin` values (`None` in it admits requests without one); else 403",
     "max_connections": "open connections past it are refused with 503",
+    "broker": "`\"redis://host:6379/0\"` or a broker object: `publish`/`broadcast` reach every server of "
+    "the cluster (docs/scaling.md); `None`: this process only",
+    "cluster": "the cluster name: servers sharing a broker and this name exchange messages",
     "extra_headers": "headers added to the handshake request (dict or list of pairs)",
     "protocols": "subprotocols asked for, most preferred first",
     "host": "where to connect, instead of the URL's host",

@@ -253,6 +253,44 @@ class Connection(EventEmitter, asyncio.Protocol):
         side = "client" if self._client else "server"
         return f"<Connection {side} {self.path!r} {self.ready_state.name}>"
 
+    # -- rooms -------------------------------------------------------------------
+
+    def join(self, room: str) -> None:
+        """Join ``room``: :meth:`Server.publish` to it reaches this connection (idempotent).
+
+        A connection that has ended is in no room: joining then does nothing.
+
+        Raises:
+            TypeError: ``room`` is not a str.
+            InvalidState: a client connection (rooms belong to a server).
+        """
+        server = self._room_server(room)
+        if self in server._live:
+            server._rooms.join(self, room)
+
+    def leave(self, room: str) -> None:
+        """Leave ``room`` (nothing happens if this connection is not in it).
+
+        Raises:
+            TypeError: ``room`` is not a str.
+            InvalidState: a client connection.
+        """
+        self._room_server(room)._rooms.leave(self, room)
+
+    @property
+    def rooms(self) -> frozenset[str]:
+        """The rooms this connection is in (a snapshot; empty once it has ended)."""
+        if self.server is None:
+            return frozenset()
+        return self.server._rooms.of(self)
+
+    def _room_server(self, room: object) -> Server:
+        if not isinstance(room, str):
+            raise TypeError(f"a room is a str, not {type(room).__name__}")
+        if self.server is None:
+            raise InvalidState("rooms belong to a server: a client connection cannot join or leave one")
+        return self.server
+
     # -- asyncio.Protocol --------------------------------------------------------
 
     # Every asyncio callback is guarded: an exception in one would otherwise go to the

@@ -143,9 +143,13 @@ class ServerOptions(_Common):
     verify_client: VerifyClient | None = None
     origins: list[str | None] | None = None
     max_connections: int | None = None
+    broker: Any = None
+    cluster: str = "wsevents"
 
     def __post_init__(self) -> None:
         self._check_common()
+        if not isinstance(self.cluster, str) or not self.cluster:
+            raise ValueError(f"cluster must be a non-empty str, not {self.cluster!r}")
         if not isinstance(self.secure, bool):
             raise TypeError(f"secure must be True or False, not {self.secure!r}")
         self.certfile = _path("certfile", self.certfile)

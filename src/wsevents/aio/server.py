@@ -6,14 +6,13 @@ import asyncio
 import inspect
 import logging
 import socket as _socket
-from collections.abc import Callable, Coroutine, Generator, Iterable
+from collections.abc import Callable, Collection, Coroutine, Generator, Iterable
 from typing import Any
 
 from ..emitter import EventEmitter
 from ..errors import HandshakeError
 from ..protocol.core import ReadyState
 from ..protocol.deflate import server_accept
-from ..protocol.frames import Opcode, build_frame
 from ..protocol.handshake import (
     build_accept_response,
     build_error_response,
@@ -23,7 +22,8 @@ from ..protocol.handshake import (
     parse_request,
 )
 from ..protocol.hooks import HttpRequest, choose, error_response, refusal, response_parts, strip_body
-from . import runner
+from . import rooms, runner
+from .broker import Broker, make_broker
 from .connection import Connection
 from .options import ServerOptions
 
@@ -103,22 +103,6 @@ def _hook_failed(conn: Connection, hook: str, exc: Exception) -> None:
     """An application hook raised: log it with its traceback and answer 500."""
     logger.error("%s raised", hook, exc_info=exc)
     reject(conn, HandshakeError(f"{hook} raised {exc!r}", 500))
-
-
-def _send_compressed(conn: Connection, message: str | bytes) -> int:
-    """Broadcast to a peer with its own compression context; 1 if sent, 0 if skipped.
-
-    One peer's fault must not stop the broadcast: a peer that does not read
-    is closed with 1008 by the check below (logged), and nothing is raised.
-    """
-    if conn.out_stream is not None or conn._check_open() is not None:
-        return 0
-    try:
-        conn.send(message)
-    except Exception:
-        logger.exception("broadcast to %r failed", conn)
-        return 0
-    return 1
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
@@ -270,6 +254,10 @@ class Server(EventEmitter):
             "write_overflows": 0,
             "keepalive_timeouts": 0,
         }
+        #: The broker that carries ``publish``/``broadcast`` to other servers (``broker`` option), or None.
+        self.broker: Broker | None = make_broker(options.broker, options.cluster)
+        self._rooms = rooms.Rooms()
+        self._broker_stop: asyncio.Task[None] | None = None
 
     @property
     def socket(self) -> asyncio.Server | None:
@@ -382,6 +370,8 @@ class Server(EventEmitter):
             return
         self._server = server
         self._listening = True
+        if self.broker is not None:
+            self.broker.attach(self)
         sockname = server.sockets[0].getsockname()
         self.address, self.port = sockname[0], sockname[1]
         _resolve(bind.fut)
@@ -519,11 +509,25 @@ class Server(EventEmitter):
 
     def _maybe_emit_close(self) -> None:
         if self._closing and not self._live and self._bind is None and not self._close_emitted:
+            if self.broker is not None and self in self.broker.servers:
+                # The broker serves the connections until the last one ends; "close" follows its stop.
+                if self._broker_stop is None:
+                    self._broker_stop = self._loop.create_task(self._stop_broker(self.broker))
+                return
             self._close_emitted = True
             if self._lingering is not None:
                 self._lingering.cancel()
                 self._lingering = None
             self._emit_safe("close")
+
+    async def _stop_broker(self, broker: Broker) -> None:
+        try:
+            await broker.detach(self)
+        except Exception:
+            logger.exception("stopping %r failed", broker)
+        finally:
+            self._broker_stop = None
+            self._maybe_emit_close()
 
     def __await__(self) -> Generator[Any, None, Server]:
         return self._wait().__await__()
@@ -673,38 +677,51 @@ class Server(EventEmitter):
         message: str | bytes | bytearray | memoryview,
         exclude: Connection | Iterable[Connection] | None = None,
     ) -> int:
-        """Send ``message`` to every open connection but ``exclude``; return how many got it.
+        """Send ``message`` to every open connection but ``exclude``; return how many got it here.
 
         The frame is serialised once and the same bytes are written to every
         peer, except to connections that compress the message (their
         compression context is their own). Connections that are not open, or
-        that are sending an ``OutStream``, are skipped.
+        that are sending an ``OutStream``, are skipped; one over
+        ``max_write_buffer`` is closed with 1008; one peer's fault never
+        raises nor holds up the others. With a broker, every server of the
+        cluster sends it to its connections too (``exclude`` names
+        connections of this process only).
+
+        Raises:
+            TypeError: ``message`` is neither text nor bytes.
+            wsevents.aio.broker.BrokerBacklogFull: (a ``ConnectionError``) the
+                broker is unreachable and its backlog is full; nobody got the message.
         """
-        if isinstance(message, str):
-            opcode, payload = Opcode.TEXT, message.encode("utf-8")
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            opcode, payload = Opcode.BINARY, bytes(message)
-        else:
-            raise TypeError(f"broadcast takes a str or a bytes-like object, not {type(message).__name__}")
-        if exclude is None:
-            excluded: set[Connection] = set()
-        elif isinstance(exclude, Connection):
-            excluded = {exclude}
-        else:
-            excluded = set(exclude)
-        header, body = build_frame(opcode, payload)
-        frame = header + body
-        size = len(payload)
-        sent = 0
-        for conn in list(self._open):
-            if conn in excluded or conn.ready_state is not ReadyState.OPEN:
-                continue
-            codec = conn.deflate
-            if codec is not None and size >= codec.threshold and codec.can_compress:
-                sent += _send_compressed(conn, message if isinstance(message, str) else payload)
-            elif conn._send_prebuilt(frame):
-                sent += 1
-        return sent
+        return self._publish(rooms.encode(None, message, "broadcast"), exclude)
+
+    def publish(
+        self,
+        room: str,
+        message: str | bytes | bytearray | memoryview,
+        exclude: Connection | Iterable[Connection] | None = None,
+    ) -> int:
+        """Send ``message`` to every member of ``room`` but ``exclude``; return how many got it here.
+
+        As :meth:`broadcast`, for the connections that joined ``room``
+        (:meth:`Connection.join`). A room nobody is in is not an error.
+
+        Raises:
+            TypeError: ``room`` is not a str, or ``message`` neither text nor bytes.
+            BrokerBacklogFull: as for :meth:`broadcast`.
+        """
+        return self._publish(rooms.encode(room, message, "publish"), exclude)
+
+    def _publish(self, message: rooms.Message, exclude: Connection | Iterable[Connection] | None) -> int:
+        skip = rooms.excluded(exclude)
+        if self.broker is None:
+            return self._deliver(message, skip)
+        return self.broker.publish(message, self, skip)
+
+    def _deliver(self, message: rooms.Message, skip: Collection[Connection] = ()) -> int:
+        """``message`` to this server's connections (a room's members, or all of them)."""
+        conns = list(self._open) if message.room is None else self._rooms.members(message.room)
+        return rooms.fan_out(conns, message, skip)
 
     def _choose(self, conn: Connection) -> Any:
         opts = self.options
@@ -763,6 +780,7 @@ class Server(EventEmitter):
     def _connection_closed(self, conn: Connection) -> None:
         """``conn`` ended: it leaves the sets; it calls ``_maybe_emit_close`` after its own "close"."""
         self._open.pop(conn, None)
+        self._rooms.forget(conn)
         self._admitting.discard(conn)
         self._live.discard(conn)
 

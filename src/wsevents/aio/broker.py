@@ -1,0 +1,162 @@
+"""Brokers: what makes ``publish`` and ``broadcast`` reach the connections of other servers.
+
+A :class:`Broker` is attached to the servers that share it (``create_server(broker=...)``
+attaches on ``listen()`` and detaches once closed). A message published
+through one server goes at once to the members of every attached server of
+this process, and :meth:`Broker._send` passes it on to the other processes of
+the cluster (nothing for :class:`LocalBroker`; a Redis stream for
+:class:`~wsevents.aio.redis_broker.RedisBroker`). Messages coming from the
+cluster are handed to :meth:`Broker._deliver`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
+
+from . import runner
+from .rooms import Message
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .server import Server
+
+__all__ = ["Broker", "BrokerBacklogFull", "LocalBroker", "make_broker"]
+
+#: The counters a broker adds to ``server.stats``.
+STATS = (
+    "broker_published",
+    "broker_received",
+    "broker_outages",
+    "broker_gaps",
+    "broker_missed",
+    "broker_refused",
+)
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+class BrokerBacklogFull(ConnectionError):
+    """``publish``/``broadcast`` refused: the broker is unreachable and its backlog is full.
+
+    The message was delivered nowhere, not even to this process's members.
+    """
+
+
+class Broker:
+    """The base of brokers: the attached servers, and delivery to those of this process.
+
+    Subclasses override :meth:`_start`, :meth:`_stop`, :meth:`_reserve` and
+    :meth:`_send`. Everything runs on the servers' event loop; nothing is thread-safe.
+    """
+
+    #: The cluster name: brokers of the same cluster exchange messages.
+    cluster = ""
+
+    def __init__(self) -> None:
+        self._servers: list[Server] = []
+        self._stopping: asyncio.Task[None] | None = None
+
+    @property
+    def servers(self) -> list[Server]:
+        """A snapshot of the attached servers."""
+        return list(self._servers)
+
+    def attach(self, server: Server) -> None:
+        """Deliver to ``server``'s connections from now on; the first attach starts the broker."""
+        if server in self._servers:
+            return
+        for name in STATS:
+            server.stats.setdefault(name, 0)
+        self._servers.append(server)
+        if len(self._servers) == 1:
+            self._start(server._loop)
+
+    async def detach(self, server: Server) -> None:
+        """Stop delivering to ``server``; the last detach stops the broker (awaited)."""
+        if server not in self._servers:
+            return
+        self._servers.remove(server)
+        if self._servers:
+            return
+        runner.hold(server._loop, self)
+        try:
+            await self._stop()
+        finally:
+            runner.release(server._loop, self)
+
+    def publish(self, message: Message, source: Server, skip: Collection[Connection] = ()) -> int:
+        """Deliver ``message`` in this process at once and send it to the cluster.
+
+        Returns how many connections of this process got it.
+
+        Raises:
+            BrokerBacklogFull: the cluster cannot take it now (nothing was delivered).
+        """
+        self._reserve(source)
+        sent = 0
+        if source not in self._servers:
+            sent += source._deliver(message, skip)
+        for server in list(self._servers):
+            sent += server._deliver(message, skip)
+        self._send(message)
+        return sent
+
+    def _deliver(self, message: Message) -> int:
+        """A message from another process: to the members of every attached server."""
+        return sum(server._deliver(message) for server in list(self._servers))
+
+    def _count(self, name: str, n: int = 1) -> None:
+        for server in self._servers:
+            server.stats[name] = server.stats.get(name, 0) + n
+
+    def _shutdown(self) -> None:
+        # runner.run()'s signal handling: the servers' own shutdown stops the broker.
+        pass
+
+    # -- what a broker over a network overrides --------------------------------
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Begin exchanging with the cluster (must not block: connect in the background)."""
+
+    async def _stop(self) -> None:
+        """Stop exchanging with the cluster (flush what is kept, within a bound)."""
+
+    def _reserve(self, source: Server) -> None:
+        """Raise :class:`BrokerBacklogFull` if one more message cannot be kept for the cluster."""
+
+    def _send(self, message: Message) -> None:
+        """Pass ``message`` on to the other processes of the cluster."""
+
+
+class LocalBroker(Broker):
+    """The in-process broker: servers of one process sharing it share their rooms.
+
+    A server without a broker behaves as if it had its own ``LocalBroker``.
+    """
+
+    def __repr__(self) -> str:
+        return f"<LocalBroker servers={len(self._servers)}>"
+
+
+def make_broker(broker: Any, cluster: str) -> Broker | None:
+    """The broker of the ``broker`` option: None, a :class:`Broker`, or a Redis URL."""
+    if broker is None:
+        return None
+    if isinstance(broker, Broker):
+        if cluster != "wsevents" and broker.cluster and broker.cluster != cluster:
+            raise ValueError(
+                f"cluster={cluster!r} but the broker object is of cluster {broker.cluster!r}: "
+                "give the cluster to the broker object only"
+            )
+        return broker
+    if isinstance(broker, str):
+        if not broker.startswith(REDIS_SCHEMES):
+            raise ValueError(
+                f"broker must be a redis://, rediss:// or unix:// URL or a Broker object, not {broker!r}"
+            )
+        from .redis_broker import RedisBroker
+
+        return RedisBroker(broker, cluster=cluster)
+    raise TypeError(f"broker must be a URL (str) or a Broker object, not {type(broker).__name__}")

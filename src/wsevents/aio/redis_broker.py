@@ -1,0 +1,356 @@
+"""The Redis Streams broker: ``publish`` and ``broadcast`` across processes and hosts.
+
+Every process of a cluster appends what it publishes to one stream (the key
+``wsevents:<cluster>``) and reads that stream from the last entry id it has
+seen, so a Redis restart or a network cut resumes where it stopped instead
+of losing what was published meanwhile (as long as the stream, trimmed to
+about ``maxlen`` entries, still holds it). Each entry carries its origin (a
+random id per broker object, i.e. per process) and the origin's sequence
+number: a process skips its own entries (it delivered them at once), skips
+an entry it has seen (at most once per connection, also when a publisher
+adds entries again after a Redis restart) and notices a jump in a
+publisher's numbers (a gap: logged at WARNING, counted in ``server.stats``).
+
+While Redis is unreachable, messages are delivered in this process at once
+and kept, in order, up to ``max_backlog``; past that, ``publish`` raises
+:class:`~wsevents.aio.broker.BrokerBacklogFull`. Reconnection is retried
+with exponential backoff (and jitter); a WARNING says when Redis is lost and
+an INFO when it is back. Redis unreachable at start is the same case: the
+server serves locally and catches up once Redis answers.
+
+Uses redis-py's asyncio API (the ``wsevents[redis]`` extra).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections import deque
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+try:
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import RedisError
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError(
+        "the Redis broker needs redis-py: pip install 'wsevents[redis]' (or pip install 'redis>=5')"
+    ) from exc
+
+from ..protocol.frames import Opcode
+from .broker import Broker, BrokerBacklogFull
+from .rooms import Message
+
+if TYPE_CHECKING:
+    from .server import Server
+
+__all__ = ["RedisBroker"]
+
+logger = logging.getLogger("wsevents")
+
+# Redis errors and the OS errors of a socket that redis-py lets through.
+_DOWN = (RedisError, OSError, asyncio.TimeoutError)
+
+#: Entries added per round trip, and read per XREAD.
+BATCH = 1000
+#: How long one XREAD waits for new entries (milliseconds); bounds how long a stop waits.
+BLOCK_MS = 250
+#: Reconnection backoff: first and largest delay (seconds).
+BACKOFF = (0.05, 2.0)
+#: How long a stop waits for the backlog to reach Redis (seconds).
+FLUSH_TIMEOUT = 2.0
+
+
+class RedisBroker(Broker):
+    """A broker over one Redis stream per cluster.
+
+    Args:
+        url: ``redis://[user:password@]host:port/db``, ``rediss://`` (TLS) or
+            ``unix:///path/to/socket``.
+        cluster: servers of the same cluster (on the same Redis) exchange messages.
+        maxlen: the stream is trimmed to about this many entries (exactly
+            with ``approximate=False``); it bounds what a process that was cut
+            off can catch up on.
+        max_backlog: messages kept for the cluster while Redis is unreachable
+            (or slower than the publishers); one more raises ``BrokerBacklogFull``.
+        replay: how many of its last entries a process adds again when it
+            finds a new Redis instance (restarted without persistence), for
+            readers that had not read them yet; readers skip those they saw.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        cluster: str = "wsevents",
+        maxlen: int = 100_000,
+        approximate: bool = True,
+        max_backlog: int = 100_000,
+        replay: int = 1_000,
+    ) -> None:
+        super().__init__()
+        if not isinstance(cluster, str) or not cluster:
+            raise ValueError(f"cluster must be a non-empty str, not {cluster!r}")
+        for name, value in (("maxlen", maxlen), ("max_backlog", max_backlog)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, not {value!r}")
+        if isinstance(replay, bool) or not isinstance(replay, int) or replay < 0:
+            raise ValueError(f"replay must be an int >= 0, not {replay!r}")
+        self.url = url
+        self.cluster = cluster
+        self.key = f"wsevents:{cluster}"
+        self.maxlen = maxlen
+        self.approximate = approximate
+        self.max_backlog = max_backlog
+        #: This process's id in the stream's entries.
+        self.origin = uuid.uuid4().hex
+        self._origin = self.origin.encode()
+        self._seq = 0
+        self._backlog: deque[tuple[int, Message]] = deque()
+        self._recent: deque[tuple[int, Message]] = deque(maxlen=replay)
+        # The last entry id read; None until Redis first answers (then: the stream's end).
+        self._last_id: bytes | None = None
+        self._seen: dict[bytes, int] = {}
+        self._run_id: str | None = None
+        # A failure was seen: check Redis's run id before adding more.
+        self._verify = True
+        self._down_since: float | None = None
+        self._answered = False
+        self._clients: list[Redis] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+        self._wake: asyncio.Event | None = None
+        self._flushed: asyncio.Event | None = None
+        # Redis error from redis-py's constructor (a malformed URL) at once, not in the background.
+        Redis.from_url(url)
+
+    def __repr__(self) -> str:
+        state = "down" if self._down_since is not None else "up"
+        return f"<RedisBroker {self.key} {state} backlog={len(self._backlog)}>"
+
+    @property
+    def connected(self) -> bool:
+        """Whether the last exchange with Redis succeeded (False before the first)."""
+        return self._down_since is None and self._answered
+
+    @property
+    def backlog(self) -> int:
+        """Messages published here and not yet in the stream."""
+        return len(self._backlog)
+
+    async def flush(self) -> None:
+        """Wait until every message published so far is in the stream."""
+        while self._backlog:
+            assert self._flushed is not None, "the broker is not started (listen() first)"
+            self._flushed.clear()
+            await self._flushed.wait()
+
+    # -- Broker ------------------------------------------------------------------
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        # One client (and pool) per task: cancelling both at a stop then shares no pool lock.
+        self._clients = [self._new_client(), self._new_client()]
+        self._running = True
+        self._wake = asyncio.Event()
+        self._flushed = asyncio.Event()
+        if self._backlog:
+            self._wake.set()
+        self._tasks = [
+            loop.create_task(self._read_loop(self._clients[0])),
+            loop.create_task(self._write_loop(self._clients[1])),
+        ]
+
+    def _new_client(self) -> Redis:
+        # No retries inside redis-py: a failure must reach the loops, which note the outage.
+        return Redis.from_url(
+            self.url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5.0, socket_timeout=30.0
+        )
+
+    async def _stop(self) -> None:
+        if self._backlog and self.connected:
+            try:
+                await asyncio.wait_for(self.flush(), FLUSH_TIMEOUT)
+            except asyncio.TimeoutError:
+                pass
+        if self._backlog:
+            logger.warning(
+                "%r stops with %d message(s) that never reached the cluster", self, len(self._backlog)
+            )
+        # The loops end by themselves (an XREAD blocks BLOCK_MS at most): a redis-py command
+        # cancelled while it waits for its reply may never end.
+        self._running = False
+        if self._wake is not None:
+            self._wake.set()
+        tasks, self._tasks = self._tasks, []
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=BLOCK_MS / 1000 + 5.0)
+            for task in late:  # pragma: no cover - a connection attempt that hangs
+                task.cancel()
+        clients, self._clients = self._clients, []
+        for client in clients:
+            await client.aclose()
+
+    def _reserve(self, source: Server) -> None:
+        if len(self._backlog) < self.max_backlog:
+            return
+        for server in {source, *self._servers}:
+            server.stats["broker_refused"] = server.stats.get("broker_refused", 0) + 1
+        logger.warning(
+            "%r: %d messages wait for Redis (max_backlog): publish refused", self, len(self._backlog)
+        )
+        raise BrokerBacklogFull(
+            f"{len(self._backlog)} messages already wait for Redis at {self.url} (max_backlog): "
+            "the message was not sent"
+        )
+
+    def _send(self, message: Message) -> None:
+        self._seq += 1
+        self._backlog.append((self._seq, message))
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- the connection state ----------------------------------------------------
+
+    def _lost(self, exc: BaseException) -> None:
+        self._verify = True
+        if self._down_since is not None:
+            return
+        self._down_since = asyncio.get_running_loop().time()
+        self._count("broker_outages")
+        logger.warning(
+            "Redis at %s unreachable (%s): delivering in this process only and keeping up to %d "
+            "messages for the cluster; retrying",
+            self.url,
+            exc or type(exc).__name__,
+            self.max_backlog,
+        )
+
+    def _back(self) -> None:
+        self._answered = True
+        if self._down_since is None:
+            return
+        down = asyncio.get_running_loop().time() - self._down_since
+        self._down_since = None
+        logger.info(
+            "Redis at %s answers again after %.1f s; %d message(s) to send", self.url, down, self.backlog
+        )
+
+    async def _retry(self, delay: float) -> float:
+        """Sleep ``delay`` (with jitter, cut short by a stop) and return the next, longer one."""
+        assert self._wake is not None
+        pause = delay * random.uniform(0.5, 1.0)
+        end = asyncio.get_running_loop().time() + pause
+        while self._running and asyncio.get_running_loop().time() < end:
+            await asyncio.sleep(min(0.05, pause))
+        return min(delay * 2, BACKOFF[1])
+
+    # -- adding to the stream ------------------------------------------------------
+
+    async def _write_loop(self, client: Redis) -> None:
+        assert self._wake is not None and self._flushed is not None
+        delay = BACKOFF[0]
+        while self._running:
+            if not self._backlog:
+                self._flushed.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            try:
+                if self._verify:
+                    await self._check_instance(client)
+                sent = await self._add(client)
+            except _DOWN as exc:
+                self._lost(exc)
+                delay = await self._retry(delay)
+                continue
+            self._back()
+            delay = BACKOFF[0]
+            for _ in range(sent):
+                self._recent.append(self._backlog.popleft())
+            self._count("broker_published", sent)
+
+    async def _check_instance(self, client: Redis) -> None:
+        """After a failure: a new Redis instance (restarted, nothing kept) gets our last entries again."""
+        info = await client.info("server")
+        run_id = str(info.get("run_id", ""))
+        if self._run_id is not None and run_id != self._run_id and self._recent:
+            logger.info("%r: Redis was restarted; adding the last %d entries again", self, len(self._recent))
+            self._backlog.extendleft(reversed(self._recent))
+            self._recent.clear()
+        self._run_id = run_id
+        self._verify = False
+
+    async def _add(self, client: Redis) -> int:
+        """Add the oldest backlog entries in one round trip; how many."""
+        batch = list(islice(self._backlog, BATCH))
+        pipe = client.pipeline(transaction=False)
+        for seq, message in batch:
+            fields: dict[Any, Any] = {
+                b"o": self._origin,
+                b"n": seq,
+                b"k": b"t" if message.opcode is Opcode.TEXT else b"b",
+                b"d": message.payload,
+            }
+            if message.room is not None:
+                fields[b"r"] = message.room.encode("utf-8")
+            pipe.xadd(self.key, fields, maxlen=self.maxlen, approximate=self.approximate)
+        await pipe.execute()
+        return len(batch)
+
+    # -- reading the stream ----------------------------------------------------------
+
+    async def _read_loop(self, client: Redis) -> None:
+        delay = BACKOFF[0]
+        while self._running:
+            try:
+                if self._last_id is None:
+                    # The stream's end now; an id, not "$", so that nothing added meanwhile is missed.
+                    last: Any = await client.xrevrange(self.key, "+", "-", count=1)
+                    self._last_id = last[0][0] if last else b"0-0"
+                # Not blocking while Redis is thought down: say it is back as soon as it answers.
+                block = BLOCK_MS if self.connected else None
+                reply: Any = await client.xread({self.key: self._last_id}, count=BATCH, block=block)
+            except _DOWN as exc:
+                self._lost(exc)
+                delay = await self._retry(delay)
+                continue
+            self._back()
+            delay = BACKOFF[0]
+            for _key, entries in reply or ():
+                for entry_id, fields in entries:
+                    self._last_id = entry_id
+                    self._receive(fields)
+
+    def _receive(self, fields: dict[bytes, bytes]) -> None:
+        origin = fields.get(b"o")
+        if origin is None or origin == self._origin:
+            return
+        seq = int(fields[b"n"])
+        last = self._seen.get(origin)
+        if last is not None:
+            if seq <= last:
+                return
+            if seq > last + 1:
+                self._gap(origin, seq - last - 1)
+        self._seen[origin] = seq
+        room = fields.get(b"r")
+        opcode = Opcode.TEXT if fields.get(b"k") == b"t" else Opcode.BINARY
+        message = Message(None if room is None else room.decode("utf-8"), opcode, fields.get(b"d", b""))
+        self._count("broker_received")
+        self._deliver(message)
+
+    def _gap(self, origin: bytes, missed: int) -> None:
+        self._count("broker_gaps")
+        self._count("broker_missed", missed)
+        logger.warning(
+            "%r: %d message(s) from publisher %s never arrived: the stream was trimmed past what this "
+            "process had read (raise maxlen, currently %d) or Redis lost them",
+            self,
+            missed,
+            origin.decode(),
+            self.maxlen,
+        )

@@ -1,0 +1,232 @@
+"""The Redis Streams broker against a real ``redis-server``: servers in one process and in two,
+Redis restarted or cut off mid-run, Redis down at start, a trimmed stream, the backlog bound."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import wsevents
+from wsevents.aio.broker import BrokerBacklogFull
+from wsevents.aio.redis_broker import RedisBroker
+
+from .conftest import Member, Proxy, RedisServer, member, stream_length
+
+Until = Callable[..., Awaitable[None]]
+PEER = Path(__file__).with_name("peer.py")
+
+
+def broker_of(server: wsevents.Server) -> RedisBroker:
+    assert isinstance(server.broker, RedisBroker)
+    return server.broker
+
+
+async def connected(until: Until, *servers: wsevents.Server) -> None:
+    await until(lambda: all(broker_of(s).connected for s in servers), 10)
+
+
+async def test_two_servers_in_one_process_deliver_to_each_other(
+    redis_server: RedisServer, make_server: Any, until: Until
+) -> None:
+    first = await make_server(broker=redis_server.url)
+    second = await make_server(broker=redis_server.url)
+    await connected(until, first, second)
+    a, b = await member(first), await member(second)
+    everyone = await member(second, room=None)
+    assert first.publish("r", "from first", exclude=a.side) == 0  # exclude: this process's connections
+    assert second.publish("r", b"from second") == 1
+    first.broadcast("to all")
+    await until(lambda: len(a.got) == 2 and len(b.got) == 3 and len(everyone.got) == 1)
+    # In order per publisher; "to all" was here before what came through Redis.
+    assert a.got == ["to all", b"from second"]
+    assert set(b.got) == {"from first", b"from second", "to all"}
+    assert b.got.index("from first") < b.got.index("to all")
+    assert everyone.got == ["to all"]
+    assert first.stats["broker_published"] == 2 and second.stats["broker_received"] == 2
+    assert first.stats["broker_gaps"] == second.stats["broker_gaps"] == 0
+    assert stream_length(redis_server) == 3
+
+
+async def test_servers_of_another_cluster_are_not_reached(
+    redis_server: RedisServer, make_server: Any, until: Until
+) -> None:
+    ours = await make_server(broker=redis_server.url, cluster="ours")
+    theirs = await make_server(broker=redis_server.url, cluster="theirs")
+    witness = await make_server(broker=redis_server.url, cluster="ours")
+    await connected(until, ours, theirs, witness)
+    outside, inside = await member(theirs), await member(witness)
+    ours.publish("r", "ours only")
+    await until(lambda: inside.got == ["ours only"])
+    theirs.publish("r", "barrier")
+    await until(lambda: outside.got == ["barrier"])  # the same room name, another cluster
+    assert stream_length(redis_server, "ours") == 1
+
+
+async def test_two_processes(redis_server: RedisServer, make_server: Any, until: Until) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(PEER), redis_server.url, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 15)
+        port = int(line)
+        local = await make_server(broker=redis_server.url)
+        await connected(until, local)
+        here = await member(local)
+        there = await asyncio.wait_for(wsevents.connect(f"ws://127.0.0.1:{port}/"), 5)
+        got: list[str | bytes] = []
+        there.on("message", got.append)
+        await there.send_text("join r")
+        await until(lambda: got == ["joined r"], 10)
+        await there.send_text("publish r from the other process")
+        await until(lambda: here.got == ["from the other process"], 10)
+        local.publish("r", "from this process")
+        await until(lambda: got[1:] == ["from the other process", "from this process"], 10)
+        await asyncio.wait_for(there.close(1000), 5)
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)
+
+
+async def test_redis_restarted_mid_run_loses_nothing(
+    redis_server: RedisServer, make_server: Any, until: Until, caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher = await make_server(broker=redis_server.url)
+    reader = await make_server(broker=redis_server.url)
+    await connected(until, publisher, reader)
+    near, far = await member(publisher), await member(reader)
+    before = [f"before {i}" for i in range(10)]
+    for text in before:
+        publisher.publish("r", text)
+    await until(lambda: far.got == before)
+    caplog.set_level(logging.INFO, "wsevents")
+    redis_server.stop()
+    await until(lambda: not broker_of(publisher).connected and not broker_of(reader).connected, 10)
+    assert "unreachable" in caplog.text and any(r.levelno == logging.WARNING for r in caplog.records)
+    during = [f"during {i}" for i in range(200)]
+    for text in during:
+        assert publisher.publish("r", text) == 1  # delivered here at once
+    await until(lambda: near.got == before + during)
+    assert broker_of(publisher).backlog == len(during)
+    redis_server.start()
+    await until(lambda: len(far.got) == len(before + during), 20)
+    assert far.got == before + during
+    assert reader.stats["broker_gaps"] == 0 and reader.stats["broker_outages"] == 1
+    # Once "after" is here, the publisher has read back its own entries: each was skipped.
+    reader.publish("r", "after")
+    await until(lambda: near.got[-1:] == ["after"], 10)
+    assert near.got == [*before, *during, "after"]
+    assert "Redis was restarted" in caplog.text
+
+
+async def test_redis_down_at_start_serves_locally_then_catches_up(
+    redis_server: RedisServer, make_server: Any, until: Until, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader = await make_server(broker=redis_server.url)
+    await connected(until, reader)
+    far = await member(reader)
+    redis_server.stop()
+    caplog.set_level(logging.WARNING, "wsevents")
+    late = await make_server(broker=redis_server.url)  # listen() does not wait for Redis
+    await until(lambda: "unreachable" in caplog.text, 10)
+    near = await member(late)
+    assert late.publish("r", "while down") == 1
+    assert near.got == [] and broker_of(late).backlog == 1
+    await until(lambda: near.got == ["while down"])
+    redis_server.start()
+    await until(lambda: far.got == ["while down"], 20)
+
+
+@pytest.mark.parametrize("maxlen", [100_000, 10])
+async def test_network_cut_resumes_from_the_last_entry_read(
+    redis_server: RedisServer,
+    proxy: Proxy,
+    make_server: Any,
+    until: Until,
+    caplog: pytest.LogCaptureFixture,
+    maxlen: int,
+) -> None:
+    publisher = await make_server(broker=RedisBroker(redis_server.url, maxlen=maxlen, approximate=False))
+    reader = await make_server(broker=proxy.url)
+    await connected(until, publisher, reader)
+    far = await member(reader)
+    publisher.publish("r", "0")
+    await until(lambda: far.got == ["0"])
+    proxy.cut()
+    await until(lambda: not broker_of(reader).connected, 10)
+    sent = [str(i) for i in range(1, 51)]
+    for text in sent:
+        publisher.publish("r", text)
+    await broker_of(publisher).flush()
+    caplog.set_level(logging.WARNING, "wsevents")
+    proxy.mend()
+    if maxlen > len(sent):
+        await until(lambda: far.got == ["0", *sent], 20)
+        assert reader.stats["broker_gaps"] == 0
+        return
+    kept = sent[-maxlen:]
+    await until(lambda: far.got == ["0", *kept], 20)
+    assert reader.stats["broker_gaps"] == 1
+    assert reader.stats["broker_missed"] == len(sent) - maxlen
+    assert f"{len(sent) - maxlen} message(s) from publisher" in caplog.text
+    assert "trimmed" in caplog.text
+
+
+async def test_past_the_backlog_bound_publish_raises(
+    redis_server: RedisServer, proxy: Proxy, make_server: Any, until: Until, caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher = await make_server(broker=RedisBroker(proxy.url, max_backlog=5))
+    reader = await make_server(broker=redis_server.url)
+    await connected(until, publisher, reader)
+    near, far = await member(publisher), await member(reader)
+    proxy.cut()
+    await until(lambda: not broker_of(publisher).connected, 10)
+    kept = [f"kept {i}" for i in range(5)]
+    for text in kept:
+        publisher.publish("r", text)
+    caplog.set_level(logging.WARNING, "wsevents")
+    with pytest.raises(BrokerBacklogFull, match="not sent"):
+        publisher.publish("r", "refused")
+    with pytest.raises(ConnectionError):
+        publisher.broadcast("refused too")
+    assert publisher.stats["broker_refused"] == 2
+    assert "publish refused" in caplog.text
+    await until(lambda: near.got == kept)  # the refused ones went nowhere, not even here
+    proxy.mend()
+    await until(lambda: far.got == kept, 20)
+    publisher.publish("r", "after")
+    await until(lambda: far.got == [*kept, "after"] and near.got == [*kept, "after"])
+
+
+async def test_close_waits_for_the_broker_and_flushes(
+    redis_server: RedisServer, make_server: Any, until: Until
+) -> None:
+    publisher = await make_server(broker=redis_server.url)
+    reader = await make_server(broker=redis_server.url)
+    await connected(until, publisher, reader)
+    far = await member(reader)
+    broker = broker_of(publisher)
+    for i in range(100):
+        publisher.publish("r", str(i))
+    await asyncio.wait_for(publisher.close(), 10)
+    assert broker.backlog == 0 and broker.servers == [] and broker._tasks == []
+    await until(lambda: len(far.got) == 100)
+    assert far.got == [str(i) for i in range(100)]
+
+
+def test_a_malformed_url_fails_at_create_server() -> None:
+    with pytest.raises(ValueError):
+        wsevents.create_server(broker="redis://host:notaport/0")
+    with pytest.raises(ValueError, match="maxlen"):
+        RedisBroker("redis://127.0.0.1/0", maxlen=0)
+
+
+async def _collected(*members: Member) -> list[list[str | bytes]]:
+    return [m.got for m in members]
