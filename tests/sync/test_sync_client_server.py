@@ -7,6 +7,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from queue import Queue
 from typing import Any
 
 import pytest
@@ -490,3 +491,26 @@ def test_a_peer_that_breaks_the_protocol_and_keeps_sending_reads_the_close_frame
             received += data
         sender.join(10)
     assert received[:1] == b"\x88" and received[2:4] == b"\x03\xea"  # a close frame, 1002
+
+
+def test_the_echoed_close_frame_waits_for_a_sender_that_holds_the_socket(sync_serve: SyncServe) -> None:
+    """A close arriving while another thread is writing: the reader does not close TCP under that
+    thread (losing the echo), it waits for the send lock and writes the echo first."""
+    conns: Queue[Connection] = Queue()
+
+    def park(conn: Connection) -> None:
+        conns.put(conn)
+        with pytest.raises(ConnectionClosed):
+            conn.recv(timeout=10)
+
+    client = connect(url(sync_serve(park)))
+    server_side = conns.get(timeout=5)
+    # Stand in for a sender in the middle of a write: hold the server connection's send lock.
+    with server_side._send_lock:
+        closer = threading.Thread(target=client.close, name="test-closer")
+        closer.start()
+        # Give the server's reader time to get the close frame and fail to write its echo
+        # (the test passes whatever this delay; without the fix it fails only if long enough).
+        time.sleep(0.3)
+    closer.join(10)
+    assert (client.close_code, client.close_reason) == (1000, "")
