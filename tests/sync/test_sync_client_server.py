@@ -418,6 +418,8 @@ def test_shutdown_closes_open_connections_with_1001(sync_serve: SyncServe) -> No
         conn.close()
 
 
+# A failed TLS handshake must not leak its socket (it would be closed by the garbage collector).
+@pytest.mark.filterwarnings("error::ResourceWarning", "error::pytest.PytestUnraisableExceptionWarning")
 def test_tls(sync_serve: SyncServe, tmp_path: Any) -> None:
     trustme = pytest.importorskip("trustme")
     ca = trustme.CA()

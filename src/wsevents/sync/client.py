@@ -65,8 +65,13 @@ def _wrap_tls(
 ) -> socket.socket:
     context = opts.ssl or _ssl.create_default_context()
     tls = context.wrap_socket(sock, server_hostname=url.host, do_handshake_on_connect=False)
-    deadline.apply(tls)
-    tls.do_handshake()
+    try:
+        deadline.apply(tls)
+        tls.do_handshake()
+    except BaseException:
+        # wrap_socket() took the socket over: closing the plain one would not close this one.
+        tls.close()
+        raise
     return tls
 
 
