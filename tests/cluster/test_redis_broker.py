@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ import wsevents
 from wsevents.aio.broker import BrokerBacklogFull
 from wsevents.aio.redis_broker import RedisBroker
 
-from .conftest import Member, Proxy, RedisServer, member, stream_length
+from .conftest import Proxy, RedisServer, member, stream_length
 
 Until = Callable[..., Awaitable[None]]
 PEER = Path(__file__).with_name("peer.py")
@@ -228,5 +229,22 @@ def test_a_malformed_url_fails_at_create_server() -> None:
         RedisBroker("redis://127.0.0.1/0", maxlen=0)
 
 
-async def _collected(*members: Member) -> list[list[str | bytes]]:
-    return [m.got for m in members]
+async def test_copies_of_one_broker_in_forked_workers_publish_as_two_origins(
+    redis_server: RedisServer, make_server: Any, until: Until, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve(workers=N, broker=obj)`` forks after the object is made: each worker gets a copy."""
+    original, copy = RedisBroker(redis_server.url), RedisBroker(redis_server.url)
+    copy.origin, copy._origin, copy._pid = original.origin, original._origin, original._pid  # as fork copies
+    pid = original._pid
+    monkeypatch.setattr(os, "getpid", lambda: pid + 1)
+    first = await make_server(broker=original)
+    monkeypatch.setattr(os, "getpid", lambda: pid + 2)
+    second = await make_server(broker=copy)
+    monkeypatch.undo()
+    assert original.origin != copy.origin
+    await connected(until, first, second)
+    a, b = await member(first), await member(second)
+    first.publish("r", "from the first worker")
+    second.publish("r", "from the second worker")
+    await until(lambda: len(a.got) == 2 and len(b.got) == 2)
+    assert set(a.got) == set(b.got) == {"from the first worker", "from the second worker"}

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import uuid
 from collections import deque
@@ -106,9 +107,10 @@ class RedisBroker(Broker):
         self.maxlen = maxlen
         self.approximate = approximate
         self.max_backlog = max_backlog
-        #: This process's id in the stream's entries.
+        #: This process's id in the stream's entries (a new one in a forked worker).
         self.origin = uuid.uuid4().hex
         self._origin = self.origin.encode()
+        self._pid = os.getpid()
         self._seq = 0
         self._backlog: deque[tuple[int, Message]] = deque()
         self._recent: deque[tuple[int, Message]] = deque(maxlen=replay)
@@ -152,6 +154,14 @@ class RedisBroker(Broker):
     # -- Broker ------------------------------------------------------------------
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if os.getpid() != self._pid:
+            # A copy in a forked worker: a publisher of its own (the parent's backlog is the parent's).
+            self._pid = os.getpid()
+            self.origin = uuid.uuid4().hex
+            self._origin = self.origin.encode()
+            self._seq = 0
+            self._backlog.clear()
+            self._recent.clear()
         # One client (and pool) per task: cancelling both at a stop then shares no pool lock.
         self._clients = [self._new_client(), self._new_client()]
         self._running = True
