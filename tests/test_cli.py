@@ -335,6 +335,8 @@ def test_tls_serve_and_certificate_checks(tmp_path: Path) -> None:
 
 
 async def test_the_page_is_served_on_the_websocket_port(chat: Served) -> None:
+    """HEAD gets the head a GET gets, its Content-Length included, and no body."""
+    lengths: dict[str, bytes] = {}
     for method, path, status in (
         ("GET", "/", b"200 OK"),
         ("GET", "/index.html?x=1", b"200 OK"),
@@ -350,6 +352,9 @@ async def test_the_page_is_served_on_the_websocket_port(chat: Served) -> None:
                 assert b"<title>wsevents chat</title>" in body and b"data-mode" not in body
             else:
                 assert body == b""
+            if path == "/":
+                lengths[method] = re.findall(rb"(?im)^content-length: *(\d+)", head)[0]
+    assert lengths["HEAD"] == lengths["GET"] != b"0"
 
 
 def test_busy_port_is_reported() -> None:

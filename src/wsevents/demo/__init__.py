@@ -40,7 +40,8 @@ def _http_handler(echo: bool) -> Callable[[wsevents.HttpRequest], tuple[int, dic
             return 405, {"Allow": "GET, HEAD"}, b"method not allowed\n"
         if request.path.split("?", 1)[0] in ("/", "/index.html"):
             headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
-            return 200, headers, page(echo) if request.method == "GET" else b""  # HEAD: no body
+            # For HEAD too: the library sends the head with this body's Content-Length, not the body.
+            return 200, headers, page(echo)
         return 404, {}, b"not found\n"
 
     return handle
