@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 import urllib.error
@@ -418,25 +419,49 @@ def test_shutdown_closes_open_connections_with_1001(sync_serve: SyncServe) -> No
         conn.close()
 
 
-# A failed TLS handshake must not leak its socket (it would be closed by the garbage collector).
-@pytest.mark.filterwarnings("error::ResourceWarning", "error::pytest.PytestUnraisableExceptionWarning")
-def test_tls(sync_serve: SyncServe, tmp_path: Any) -> None:
+@pytest.fixture
+def tls_files(tmp_path: Any) -> tuple[str, str, ssl.SSLContext]:
+    """A certificate for localhost, its key, and a client context that trusts its CA."""
     trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
     cert = ca.issue_cert("localhost")
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert.private_key_and_cert_chain_pem.write_to_path(str(cert_file))
     cert.private_key_pem.write_to_path(str(key_file))
-    import ssl
-
     context = ssl.create_default_context()
     ca.configure_trust(context)
-    server = sync_serve(certfile=str(cert_file), keyfile=str(key_file))
+    return str(cert_file), str(key_file), context
+
+
+# A failed TLS handshake must not leak its socket (it would be closed by the garbage collector).
+@pytest.mark.filterwarnings("error::ResourceWarning", "error::pytest.PytestUnraisableExceptionWarning")
+def test_tls(sync_serve: SyncServe, tls_files: tuple[str, str, ssl.SSLContext]) -> None:
+    cert_file, key_file, context = tls_files
+    server = sync_serve(certfile=cert_file, keyfile=key_file)
     with connect(f"wss://localhost:{server.port}/secure", ssl=context, host="127.0.0.1") as conn:
         conn.send("over TLS " * 1000)
         assert conn.recv(timeout=5) == "over TLS " * 1000
     with pytest.raises(ssl.SSLError):
         connect(f"wss://localhost:{server.port}/", host="127.0.0.1")  # the default trust lacks the CA
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["plain", "tls"])
+def test_shutdown_interrupts_handshakes_in_progress(
+    sync_serve: SyncServe, tls_files: tuple[str, str, ssl.SSLContext], secure: bool
+) -> None:
+    cert_file, key_file, _ = tls_files
+    tls = {"certfile": cert_file, "keyfile": key_file} if secure else {}
+    server = sync_serve(handshake_timeout=30, close_timeout=10, **tls)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as silent:
+        # The server's thread for this client is in its handshake once the client is counted.
+        deadline = time.monotonic() + 5
+        while not server._handshaking and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server._handshaking
+        started = time.monotonic()
+        server.shutdown()
+        assert time.monotonic() - started < 3  # not the handshake (30 s) or close (10 s) timeout
+        assert silent.recv(1024) == b""
 
 
 def test_options_are_checked_before_any_io() -> None:
@@ -445,8 +470,6 @@ def test_options_are_checked_before_any_io() -> None:
     with pytest.raises(ValueError, match="scheme must be ws or wss"):
         connect("http://127.0.0.1:9/")
     with pytest.raises(ValueError, match="use a wss:// URL"):
-        import ssl
-
         connect("ws://127.0.0.1:9/", ssl=ssl.create_default_context())
     with pytest.raises(ConnectionRefusedError):
         connect(f"ws://127.0.0.1:{_free_port()}/")

@@ -186,6 +186,11 @@ class Server:
         try:
             if self._context is not None:
                 sock = self._context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                with self._lock:
+                    # The plain socket is detached now: shutdown() must reach the TLS one.
+                    self._handshaking.discard(raw)
+                    self._handshaking.add(sock)
+                raw = sock
                 deadline.apply(sock)
                 sock.do_handshake()
             conn = self._handshake(sock, address, deadline)
