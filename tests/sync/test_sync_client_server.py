@@ -539,3 +539,23 @@ def test_the_echoed_close_frame_waits_for_a_sender_that_holds_the_socket(sync_se
         time.sleep(0.3)
     closer.join(10)
     assert (client.close_code, client.close_reason) == (1000, "")
+
+
+def test_close_with_a_full_queue_is_not_held_up_by_backpressure(sync_serve: SyncServe) -> None:
+    """With max_queue messages unread the reader stops reading; close() wakes it to see the close."""
+
+    def chatty(conn: Connection) -> None:
+        for i in range(5):
+            conn.send(f"unread {i}")
+        with pytest.raises(ConnectionClosed):
+            conn.recv(timeout=10)
+
+    conn = connect(url(sync_serve(chatty)), max_queue=1, close_timeout=5)
+    deadline = time.monotonic() + 5
+    while not conn._messages and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    conn.close()
+    assert time.monotonic() - started < 3  # not close_timeout
+    assert conn.close_code == 1000
+    assert conn.recv(timeout=1) == "unread 0"  # what was queued stays readable

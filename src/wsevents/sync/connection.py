@@ -401,6 +401,8 @@ class Connection:
                 with self._cond:
                     if self._state is ReadyState.OPEN:
                         self._state = ReadyState.CLOSING
+                    # A reader held back by a full queue must go on to see the peer's close.
+                    self._cond.notify_all()
         try:
             self._flush()
         except OSError:
