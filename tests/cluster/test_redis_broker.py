@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 import wsevents
+from helpers import wait_until
+from wsevents.aio import runner
 from wsevents.aio.broker import BrokerBacklogFull
 from wsevents.aio.redis_broker import RedisBroker
 
@@ -248,3 +250,38 @@ async def test_copies_of_one_broker_in_forked_workers_publish_as_two_origins(
     second.publish("r", "from the second worker")
     await until(lambda: len(a.got) == 2 and len(b.got) == 2)
     assert set(a.got) == set(b.got) == {"from the first worker", "from the second worker"}
+
+
+def test_run_returns_once_the_broker_has_stopped(redis_server: RedisServer) -> None:
+    """``run()`` keeps the loop going while the broker sends its backlog and stops, after the last
+    connection of a closed server has ended."""
+    server = wsevents.create_server(broker=redis_server.url)
+    broker = broker_of(server)
+
+    async def main() -> None:
+        await server.listen(0, "127.0.0.1")
+        await wait_until(lambda: broker.connected, 10)
+        client = await wsevents.connect(f"ws://127.0.0.1:{server.port}/")
+        server.close()  # the connection stays; the broker serves it until it ends
+        for i in range(500):
+            server.publish("r", str(i))
+        client.close()
+
+    wsevents.run(main())
+    assert broker.backlog == 0 and broker._tasks == [] and broker._clients == []
+    assert stream_length(redis_server) == 500
+
+
+async def test_the_loop_is_held_as_soon_as_the_broker_starts_stopping(
+    redis_server: RedisServer, until: Until
+) -> None:
+    """Held at once, not when the stopping task first runs: ``run()`` could end in between."""
+    server = wsevents.create_server(broker=redis_server.url)
+    broker = broker_of(server)
+    await server.listen(0, "127.0.0.1")
+    await connected(until, server)
+    loop = asyncio.get_running_loop()
+    server.close()
+    assert broker in runner._activity[loop].holders
+    await asyncio.wait_for(server, 10)
+    assert loop not in runner._activity or broker not in runner._activity[loop].holders

@@ -56,7 +56,6 @@ class Broker:
 
     def __init__(self) -> None:
         self._servers: list[Server] = []
-        self._stopping: asyncio.Task[None] | None = None
 
     @property
     def servers(self) -> list[Server]:
@@ -73,18 +72,25 @@ class Broker:
         if len(self._servers) == 1:
             self._start(server._loop)
 
-    async def detach(self, server: Server) -> None:
-        """Stop delivering to ``server``; the last detach stops the broker (awaited)."""
+    def detach(self, server: Server) -> asyncio.Task[None] | None:
+        """Stop delivering to ``server``; the last detach stops the broker: the task doing it.
+
+        The loop is held (``run()`` goes on) until the stop is done.
+        """
         if server not in self._servers:
-            return
+            return None
         self._servers.remove(server)
         if self._servers:
-            return
-        runner.hold(server._loop, self)
+            return None
+        loop = server._loop
+        runner.hold(loop, self)
+        return loop.create_task(self._stopped(loop))
+
+    async def _stopped(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
             await self._stop()
         finally:
-            runner.release(server._loop, self)
+            runner.release(loop, self)
 
     def publish(self, message: Message, source: Server, skip: Collection[Connection] = ()) -> int:
         """Deliver ``message`` in this process at once and send it to the cluster.

@@ -509,25 +509,26 @@ class Server(EventEmitter):
 
     def _maybe_emit_close(self) -> None:
         if self._closing and not self._live and self._bind is None and not self._close_emitted:
-            if self.broker is not None and self in self.broker.servers:
-                # The broker serves the connections until the last one ends; "close" follows its stop.
-                if self._broker_stop is None:
-                    self._broker_stop = self._loop.create_task(self._stop_broker(self.broker))
+            # The broker serves the connections until the last one ends; "close" follows its stop.
+            if self._broker_stop is not None:
                 return
+            if self.broker is not None and self in self.broker.servers:
+                stopping = self.broker.detach(self)
+                if stopping is not None:
+                    self._broker_stop = stopping
+                    stopping.add_done_callback(self._broker_stopped)
+                    return
             self._close_emitted = True
             if self._lingering is not None:
                 self._lingering.cancel()
                 self._lingering = None
             self._emit_safe("close")
 
-    async def _stop_broker(self, broker: Broker) -> None:
-        try:
-            await broker.detach(self)
-        except Exception:
-            logger.exception("stopping %r failed", broker)
-        finally:
-            self._broker_stop = None
-            self._maybe_emit_close()
+    def _broker_stopped(self, task: asyncio.Task[None]) -> None:
+        self._broker_stop = None
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("stopping %r failed", self.broker, exc_info=task.exception())
+        self._maybe_emit_close()
 
     def __await__(self) -> Generator[Any, None, Server]:
         return self._wait().__await__()
