@@ -83,6 +83,7 @@ class Connection:
         )
         self._cond = threading.Condition()
         self._messages: deque[str | bytes] = deque()
+        self._queued_bytes = 0
         self._reader_busy = False
         self._state = ReadyState.OPEN
         self._close_code: int | None = None
@@ -241,7 +242,8 @@ class Connection:
                 raise TimeoutError("no message arrived in time")
             self._cond.wait(remaining)
         message = self._messages.popleft()
-        # The reader may wait for room in the queue (max_queue).
+        self._queued_bytes -= len(message)
+        # The reader may wait for room in the queue.
         self._cond.notify_all()
         return message
 
@@ -306,10 +308,14 @@ class Connection:
             pass  # The reader will see the end of the socket next.
 
     def _wait_for_room(self) -> None:
-        """Backpressure: stop reading while ``max_queue`` messages wait for ``recv()``."""
+        """Backpressure: stop reading while ``max_queue`` messages, or more than
+        ``max_buffer_length`` bytes (characters for text), wait for ``recv()``."""
+        count, size = self._options.max_queue, self._options.buffer_limit()
         with self._cond:
             # Once closing, reading goes on: the peer's close frame must be seen.
-            while len(self._messages) >= self._options.max_queue and self._state is ReadyState.OPEN:
+            while (
+                len(self._messages) >= count or self._queued_bytes > size
+            ) and self._state is ReadyState.OPEN:
                 self._cond.wait()
 
     def _after_input(self) -> bool:
@@ -361,6 +367,7 @@ class Connection:
     def _message(self, message: str | bytes) -> None:
         with self._cond:
             self._messages.append(message)
+            self._queued_bytes += len(message)
             self._cond.notify_all()
 
     def _pong(self, payload: bytes) -> None:
