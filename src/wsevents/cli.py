@@ -1,4 +1,5 @@
-"""The ``wsevents`` command line: ``serve`` (the chat demo or an echo server) and ``connect``
+"""The ``wsevents`` command line: ``serve`` (the chat demo or an echo server), ``run``
+(an application's connection handler, in one or several worker processes) and ``connect``
 (an interactive client, like wscat).
 
 ``connect`` sends each line of standard input as a text message and prints each
@@ -8,8 +9,9 @@ history, shows messages as ``< message``, and Ctrl-C or Ctrl-D closes with 1000.
 
 Exit codes of ``connect``: 0 closed normally (1000/1001), 1 closed otherwise,
 2 bad usage or URL, 3 connection refused or other network error, 4 handshake
-rejected, 5 TLS failure. ``serve`` exits 0 after Ctrl-C / SIGTERM, 2 on bad
-usage, 3 when it cannot listen, 5 when the certificate or key cannot be used.
+rejected, 5 TLS failure. ``serve`` and ``run`` exit 0 after Ctrl-C / SIGTERM, 2 on bad
+usage (``run``: also a handler that cannot be imported), 3 when it cannot listen, 5 when
+the certificate or key cannot be used, 1 when a worker fails before it listens.
 Every error is one line on standard error, never a traceback.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import importlib
 import ipaddress
 import logging
 import os
@@ -26,7 +29,8 @@ import socket
 import ssl
 import sys
 import threading
-from typing import Any, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO, cast
 
 import wsevents
 from wsevents.demo import DEFAULT_HOST, DEFAULT_PORT, make_chat_server, make_echo_server
@@ -79,8 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", metavar="FILE", help="certificate (PEM) to serve https/wss")
     serve.add_argument("--tls-key", metavar="FILE", help="private key (PEM) of --tls-cert")
     serve.add_argument("--echo", action="store_true", help="run an echo server instead of the chat")
+    _scale_options(serve)
     serve.add_argument("-v", "--verbose", action="store_true",
                        help="log every message, broadcast and close too (DEBUG)")
+
+    run = sub.add_parser("run", help="serve MODULE:HANDLER, called with each new connection")
+    run.add_argument("target", metavar="MODULE:HANDLER",
+                     help="a function of an importable module (the current directory included), "
+                          "called with each new Connection like a \"connection\" listener")
+    run.add_argument("--host", default=DEFAULT_HOST,
+                     help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 or :: for all of them)")
+    run.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                     help=f"port (default {DEFAULT_PORT}; 0: any free one)")
+    _scale_options(run)
+    run.add_argument("-v", "--verbose", action="store_true", help="log every message too (DEBUG)")
 
     connect = sub.add_parser("connect", help="connect to URL; stdin lines are sent, messages printed")
     connect.add_argument("url", help="ws:// or wss:// URL")
@@ -96,11 +112,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _scale_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=_count, default=1, metavar="N",
+                        help="serve from N processes sharing the port (default 1; more needs --broker)")
+    parser.add_argument("--broker", metavar="URL",
+                        help="Redis URL (redis://host:6379/0) that connects the workers' and other "
+                             "servers' broadcasts and rooms")
+    parser.add_argument("--cluster", default="wsevents",
+                        help="name shared by the servers of one cluster on the broker (default wsevents)")
+
+
+def _count(text: str) -> int:
+    """A number of workers: 1 or more."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{count} is not a number of workers (1 or more)")
+    return count
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "serve":
+    if args.command in ("serve", "run"):
         return serve(args)
     if args.command != "connect":
         return EXIT_USAGE
@@ -119,31 +156,45 @@ def main_exit() -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """``wsevents serve``."""
+    """``wsevents serve`` and ``wsevents run``."""
+    if args.workers > 1 and not args.broker:
+        print(f"wsevents: --workers {args.workers} needs --broker URL (e.g. redis://127.0.0.1:6379/0): "
+              "without a broker, broadcasts and rooms would reach one worker's connections only",
+              file=sys.stderr)
+        return EXIT_USAGE
+    # The process id tells the workers apart in the log.
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(message)s")
+                        format="%(asctime)s [%(process)d] %(name)s %(message)s")
     options: dict[str, Any] = {}
+    if args.broker:
+        options.update(broker=args.broker, cluster=args.cluster)
+    if args.command == "run":
+        return _run_handler(args, options)
     if args.tls_cert or args.tls_key:
         if not (args.tls_cert and args.tls_key):
             print("wsevents: --tls-cert and --tls-key go together", file=sys.stderr)
             return EXIT_USAGE
         options.update(secure=True, certfile=args.tls_cert, keyfile=args.tls_key)
+    make = make_echo_server if args.echo else make_chat_server
+    what = "echo server" if args.echo else "chat"
+    if args.workers > 1:
+        try:  # here, before the workers start, as one process would
+            if args.tls_cert:
+                ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                    args.tls_cert, args.tls_key)
+        except OSError as exc:  # ssl.SSLError included: the files are missing or not a PEM pair
+            print(f"wsevents: cannot use --tls-cert/--tls-key: {exc}", file=sys.stderr)
+            return EXIT_TLS
+        return _supervise(args, lambda: make(**options), what, "secure" in options)
     try:
-        server = make_echo_server(**options) if args.echo else make_chat_server(**options)
+        server = make(**options)
     except OSError as exc:  # ssl.SSLError included: the files are missing or not a PEM pair
         print(f"wsevents: cannot use --tls-cert/--tls-key: {exc}", file=sys.stderr)
         return EXIT_TLS
     failed: list[BaseException] = []
 
     def ready() -> None:
-        host, everywhere = _browser_host(args.host)
-        web, ws = ("https", "wss") if options else ("http", "ws")
-        what = "echo server" if args.echo else "chat"
-        print(f"wsevents {what}: open {web}://{host}:{server.port}/ in a browser "
-              f"(WebSocket endpoint {ws}://{host}:{server.port}/)", flush=True)
-        if everywhere:
-            print(f"listening on every interface ({args.host}): from another machine, use this "
-                  f"machine's name or address instead of {host}", flush=True)
+        _print_ready(args, server.port or 0, what, "secure" in options)
 
     server.on("error", failed.append)
     try:
@@ -161,6 +212,62 @@ def serve(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_NETWORK
     return EXIT_OK
+
+
+def _print_ready(args: argparse.Namespace, port: int, what: str, secure: bool) -> None:
+    host, everywhere = _browser_host(args.host)
+    web, ws = ("https", "wss") if secure else ("http", "ws")
+    workers = f" ({args.workers} workers)" if args.workers > 1 else ""
+    if what == "handler":
+        print(f"wsevents{workers}: serving {args.target} at {ws}://{host}:{port}/", flush=True)
+    else:
+        print(f"wsevents {what}{workers}: open {web}://{host}:{port}/ in a browser "
+              f"(WebSocket endpoint {ws}://{host}:{port}/)", flush=True)
+    if everywhere:
+        print(f"listening on every interface ({args.host}): from another machine, use this "
+              f"machine's name or address instead of {host}", flush=True)
+
+
+def _supervise(args: argparse.Namespace, make: Callable[[], wsevents.Server], what: str,
+               secure: bool) -> int:
+    """Serve ``make()``'s server from ``--workers`` processes (wsevents.workers)."""
+    from wsevents.workers import serve_servers
+
+    try:
+        serve_servers(make, args.port, args.host, workers=args.workers,
+                      ready=lambda port: _print_ready(args, port, what, secure))
+    except OSError as exc:
+        print(f"wsevents: cannot listen on {args.host} port {args.port}: {_why(exc)}", file=sys.stderr)
+        return EXIT_NETWORK
+    except RuntimeError as exc:  # a worker failed at start; its error is in the log
+        print(f"wsevents: {exc}", file=sys.stderr)
+        return EXIT_CLOSED
+    return EXIT_OK
+
+
+def _run_handler(args: argparse.Namespace, options: dict[str, Any]) -> int:
+    """``wsevents run MODULE:HANDLER``."""
+    try:
+        handler = _import_handler(args.target)
+    except (ImportError, AttributeError, ValueError) as exc:
+        print(f"wsevents: cannot use {args.target}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return _supervise(args, lambda: wsevents.create_server(handler, **options), "handler", False)
+
+
+def _import_handler(target: str) -> Callable[..., Any]:
+    """The function ``MODULE:HANDLER`` names (the module imported, the current directory searched)."""
+    module_name, sep, name = target.partition(":")
+    if not sep or not module_name or not name:
+        raise ValueError("expected MODULE:HANDLER, e.g. myapp:on_connection")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    obj: Any = importlib.import_module(module_name)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"{name} is not callable")
+    return cast(Callable[..., Any], obj)
 
 
 def _browser_host(host: str) -> tuple[str, bool]:

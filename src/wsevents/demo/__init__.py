@@ -1,8 +1,10 @@
 """The chat demo that ``wsevents serve`` (and ``make demo``) runs, and an echo server.
 
-The chat: the first text a client sends is its nickname; every later one is
-broadcast to everyone as ``[nick] text``; joins and leaves are announced as
-``nick entered`` / ``nick left``; a binary message is refused (closed with 1003).
+The chat: the first text a client sends is its nickname, and joins the room
+``"chat"``; every later one is published to the room as ``[nick] text``; joins
+and leaves are announced as ``nick entered`` / ``nick left``; a binary message
+is refused (closed with 1003). With a broker (``wsevents serve --workers 2
+--broker redis://...``), the room spans every worker.
 The web page is served over plain HTTP on the same port as the WebSocket
 endpoint (the ``http_handler`` option). Only the public API is used, the way an
 application would.
@@ -21,6 +23,7 @@ __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "make_chat_server", "make_echo_server
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+ROOM = "chat"
 
 logger = logging.getLogger("wsevents.demo")
 
@@ -64,22 +67,25 @@ def make_chat_server(**options: Any) -> wsevents.Server:
         def on_text(text: str) -> None:
             if conn not in nicknames:
                 nicknames[conn] = text.strip()[:40] or "anonymous"
-                broadcast(f"{nicknames[conn]} entered")
+                conn.join(ROOM)
+                publish(f"{nicknames[conn]} entered")
             else:
-                broadcast(f"[{nicknames[conn]}] {text}")
+                publish(f"[{nicknames[conn]}] {text}")
 
         @conn.on("close")
         def on_close(code: int, reason: str) -> None:
             nick = nicknames.pop(conn, None)
             if nick is not None:
-                broadcast(f"{nick} left")
+                publish(f"{nick} left")
 
         conn.on("binary", lambda stream: conn.close(1003, "text messages only"))
         _log_errors_and_close(conn)
 
-    def broadcast(text: str) -> None:
-        sent = server.broadcast(text, exclude=[c for c in server.connections if c not in nicknames])
-        # Like the library's message logs: the size, not the content.
+    def publish(text: str) -> None:
+        # The room, not broadcast(): a connection that has not given its nickname yet is not in it,
+        # here or in another worker.
+        sent = server.publish(ROOM, text)
+        # Like the library's message logs: the size, not the content (recipients: of this process).
         logger.debug("broadcast a text message of %d characters (recipients: %d)", len(text), sent)
 
     server = wsevents.create_server(on_connection, http_handler=_http_handler(False), **options)
