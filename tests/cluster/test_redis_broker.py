@@ -285,3 +285,18 @@ async def test_the_loop_is_held_as_soon_as_the_broker_starts_stopping(
     assert broker in runner._activity[loop].holders
     await asyncio.wait_for(server, 10)
     assert loop not in runner._activity or broker not in runner._activity[loop].holders
+
+
+async def test_a_foreign_entry_in_the_stream_is_logged_and_skipped(
+    redis_server: RedisServer, make_server: Any, until: Until, caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher = await make_server(broker=redis_server.url)
+    reader = await make_server(broker=redis_server.url)
+    await connected(until, publisher, reader)
+    far = await member(reader)
+    with redis_server.client() as client:
+        client.xadd("wsevents:wsevents", {"o": "someone else", "n": "not a number"})
+        client.xadd("wsevents:wsevents", {"no": "origin"})
+    publisher.publish("r", "after")
+    await until(lambda: far.got == ["after"])
+    assert "cannot deliver stream entry" in caplog.text

@@ -24,6 +24,7 @@ Uses redis-py's asyncio API (the ``wsevents[redis]`` extra).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 try:
     from redis.asyncio import Redis
+    from redis.asyncio.connection import parse_url
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
     from redis.exceptions import RedisError
@@ -127,8 +129,8 @@ class RedisBroker(Broker):
         self._running = False
         self._wake: asyncio.Event | None = None
         self._flushed: asyncio.Event | None = None
-        # Redis error from redis-py's constructor (a malformed URL) at once, not in the background.
-        Redis.from_url(url)
+        # A malformed URL fails here, at create_server(), not in the background.
+        parse_url(url)
 
     def __repr__(self) -> str:
         state = "down" if self._down_since is not None else "up"
@@ -147,7 +149,8 @@ class RedisBroker(Broker):
     async def flush(self) -> None:
         """Wait until every message published so far is in the stream."""
         while self._backlog:
-            assert self._flushed is not None, "the broker is not started (listen() first)"
+            if self._flushed is None:
+                raise RuntimeError("the broker is not started: it starts with the server's listen()")
             self._flushed.clear()
             await self._flushed.wait()
 
@@ -162,7 +165,7 @@ class RedisBroker(Broker):
             self._seq = 0
             self._backlog.clear()
             self._recent.clear()
-        # One client (and pool) per task: cancelling both at a stop then shares no pool lock.
+        # A client (and connection pool) per loop: the reader's blocking XREAD never delays an XADD.
         self._clients = [self._new_client(), self._new_client()]
         self._running = True
         self._wake = asyncio.Event()
@@ -182,10 +185,8 @@ class RedisBroker(Broker):
 
     async def _stop(self) -> None:
         if self._backlog and self.connected:
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.flush(), FLUSH_TIMEOUT)
-            except asyncio.TimeoutError:
-                pass
         if self._backlog:
             logger.warning(
                 "%r stops with %d message(s) that never reached the cluster", self, len(self._backlog)
@@ -333,7 +334,11 @@ class RedisBroker(Broker):
             for _key, entries in reply or ():
                 for entry_id, fields in entries:
                     self._last_id = entry_id
-                    self._receive(fields)
+                    try:
+                        self._receive(fields)
+                    except Exception:
+                        # The loop must go on: one bad entry (not ours?) must not end the cluster's traffic.
+                        logger.exception("%r: cannot deliver stream entry %s", self, entry_id.decode())
 
     def _receive(self, fields: dict[bytes, bytes]) -> None:
         origin = fields.get(b"o")
