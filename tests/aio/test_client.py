@@ -8,7 +8,7 @@ import socket
 import pytest
 
 import wsevents
-from helpers import wait_until
+from helpers import round_trip, wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -284,7 +284,7 @@ async def test_server_closing_before_answering_fails_the_client(raw_server):
     assert events["connect"] == []
 
 
-async def test_close_while_connecting(echo_server, url_for):
+async def test_close_while_connecting(echo_server, url_for, ws_connect):
     server_side: list[wsevents.Connection] = []
     echo_server.on("connection", server_side.append)
     conn = wsevents.connect(url_for(echo_server))
@@ -292,11 +292,14 @@ async def test_close_while_connecting(echo_server, url_for):
     assert conn.ready_state == wsevents.Connection.CONNECTING
     await asyncio.wait_for(conn.close(), 5)
     assert conn.ready_state == wsevents.Connection.CLOSED
-    await asyncio.sleep(0.2)
+    # A probe instead of a sleep: the server accepts connections in order, so once a later
+    # client has made a round trip, the abandoned one would have reached "connection".
+    later = await ws_connect(url_for(echo_server))
+    await round_trip(later)
     assert events["close"] == [(1006, "")]
     assert events["connect"] == []
     assert conn.ready_state == wsevents.Connection.CLOSED
-    assert server_side == []
+    assert len(server_side) == 1 and server_side[0].remote_address[1] == later.socket.getsockname()[1]
 
 
 # -- the closing handshake against servers that do not close first -----------------------
