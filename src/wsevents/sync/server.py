@@ -96,11 +96,13 @@ class Server:
         self._stopped = threading.Event()
         self._serving = False
         self._wake_r, self._wake_w = socket.socketpair()
+        # Kept: the socket cannot say once shutdown() has closed it.
+        self._port = int(sock.getsockname()[1])
 
     @property
     def port(self) -> int:
         """The port it listens on (useful after ``port=0``)."""
-        return int(self.socket.getsockname()[1])
+        return self._port
 
     @property
     def connections(self) -> list[Connection]:
@@ -135,6 +137,12 @@ class Server:
         try:
             sock, address = self.socket.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        except OSError as exc:
+            # E.g. out of file descriptors: this client is not served, the server goes on.
+            logger.error("accept() failed: %s", exc)
+            # The client still waits in the backlog: back off instead of spinning on it.
+            self._stopping.wait(0.1)
             return
         sock.setblocking(True)
         thread = threading.Thread(target=self._run, args=(sock, address), name=f"wsevents-conn-{address}")
