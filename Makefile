@@ -57,8 +57,10 @@ $(VENV)/.installed-bench: $(VENV)/.installed benchmarks/requirements.txt
 	touch $@
 
 # Every contender, every scenario, both loops: under 10 minutes; writes benchmarks/RESULTS.md.
+# Then Autobahn's section 9 against wsevents and websockets; writes benchmarks/AUTOBAHN9.md.
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/autobahn9.py
 
 # The docs site into site/ (MkDocs, Material theme; mkdocs.yml): `.venv/bin/mkdocs serve` previews it.
 # NO_MKDOCS_2_WARNING silences Material's banner announcing its end of life (May 2027).
