@@ -114,6 +114,13 @@ def read_reports(outdir: Path) -> dict[str, Verdict]:
     return verdicts
 
 
+def kosoku() -> str:
+    """The venv's kosoku executable; a missing one is a set-up error that says how to fix it."""
+    if not KOSOKU.exists():
+        raise AssertionError(f"{KOSOKU} is missing: install the dev extras (pip install -e '.[dev]')")
+    return str(KOSOKU)
+
+
 def selection_args(include: Sequence[str], exclude: Sequence[str]) -> list[str]:
     """kosoku's ``-i`` / ``-x`` options (case ids or ``*`` globs)."""
     args: list[str] = []
@@ -142,7 +149,7 @@ async def run_fuzzingclient(
 ) -> dict[str, Verdict]:
     """Run the selected cases against the server at ``address`` (``host:port``)."""
     proc = await asyncio.create_subprocess_exec(
-        str(KOSOKU), "-m", "fuzzingclient", "-p", str(parallelism), "-o", str(outdir),
+        kosoku(), "-m", "fuzzingclient", "-p", str(parallelism), "-o", str(outdir),
         *selection_args(include, exclude), address,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -179,7 +186,7 @@ async def fuzzingserver(
 ) -> AsyncIterator[FuzzingServer]:
     """Start ``kosoku -m fuzzingserver`` on 127.0.0.1 (a free port); stopped on exit whatever happened."""
     proc = await asyncio.create_subprocess_exec(
-        str(KOSOKU), "-m", "fuzzingserver", "-o", str(outdir),
+        kosoku(), "-m", "fuzzingserver", "-o", str(outdir),
         *selection_args(include, exclude), "127.0.0.1:0",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
