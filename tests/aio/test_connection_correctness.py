@@ -480,3 +480,34 @@ async def test_failure_in_connection_lost_still_ends_the_connection(
     with pytest.raises(ConnectionClosed):
         await asyncio.wait_for(reading, 5)
     assert any("connection_lost" in r.getMessage() for r in logged_errors(caplog))
+
+
+async def test_messages_before_a_violation_reach_async_for_then_it_raises_1002(
+    make_server: Any, raw_ws: Any
+) -> None:
+    """RFC 6455 7.1.7, as README's Conformance section says: the message parsed before a protocol
+    violation is delivered to the reader, the connection fails at once, and the reader then sees 1002.
+    """
+    received: list[str | bytes] = []
+    ended: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def handler(conn: wsevents.Connection) -> None:
+        try:
+            async for message in conn:
+                received.append(message)
+        except wsevents.ConnectionClosed as closed:
+            ended.set_result(closed.code)
+        else:
+            ended.set_result(-1)
+
+    server = await make_server()
+    server.on("connection", handler)
+    reader, writer, _ = await raw_ws.open(server.port)
+    # A whole text message and a frame with a reserved bit set, in one write (one read at the server).
+    violation = bytearray(raw_ws.frame(0x1, b"after"))
+    violation[0] |= 0x40
+    writer.write(raw_ws.frame(0x1, b"Hello, world!") + bytes(violation))
+    close = await raw_ws.read_frame(reader)
+    assert close.opcode == 0x8 and close.payload[:2] == (1002).to_bytes(2, "big")
+    assert await asyncio.wait_for(ended, 5) == 1002
+    assert received == ["Hello, world!"]
