@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -300,3 +301,24 @@ async def test_a_foreign_entry_in_the_stream_is_logged_and_skipped(
     publisher.publish("r", "after")
     await until(lambda: far.got == ["after"])
     assert "cannot deliver stream entry" in caplog.text
+
+
+async def test_a_slow_member_in_another_process_does_not_hold_up_the_room(
+    redis_server: RedisServer, make_server: Any, until: Until
+) -> None:
+    publisher = await make_server(broker=redis_server.url)
+    reader = await make_server({"compression": False, "max_write_buffer": 64 * 1024}, broker=redis_server.url)
+    await connected(until, publisher, reader)
+    stalled, steady = await member(reader), await member(reader)
+    stalled.side.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
+    assert stalled.client.transport is not None
+    stalled.client.transport.pause_reading()
+    closes: list[int] = []
+    stalled.side.on("close", lambda code, reason: closes.append(code))
+    messages = [os.urandom(32 * 1024) for _ in range(40)]
+    for message in messages:
+        publisher.publish("r", message)
+    await until(lambda: closes == [1008], 10)
+    await until(lambda: len(steady.got) == len(messages), 10)
+    assert steady.got == messages
+    assert reader.stats["write_overflows"] == 1
