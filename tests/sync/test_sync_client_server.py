@@ -471,6 +471,9 @@ def test_options_are_checked_before_any_io() -> None:
         connect("http://127.0.0.1:9/")
     with pytest.raises(ValueError, match="use a wss:// URL"):
         connect("ws://127.0.0.1:9/", ssl=ssl.create_default_context())
+    # The asyncio client's reconnection is not implemented here: refused, not silently ignored.
+    with pytest.raises(TypeError, match=r"does not reconnect \(reconnect\)"):
+        connect("ws://127.0.0.1:9/", reconnect=True)
     with pytest.raises(ConnectionRefusedError):
         connect(f"ws://127.0.0.1:{_free_port()}/")
 

@@ -20,6 +20,26 @@ __all__ = ["connect"]
 logger = logging.getLogger("wsevents")
 
 
+# Options of the asyncio client that the threaded one does not implement: refused by name
+# rather than accepted and ignored.
+_ASYNC_ONLY = (
+    "reconnect",
+    "reconnect_delay",
+    "reconnect_max_delay",
+    "reconnect_stop_codes",
+    "reconnect_queue",
+)
+
+
+def _refuse_async_only(options: dict[str, Any]) -> None:
+    given = [name for name in _ASYNC_ONLY if name in options]
+    if given:
+        raise TypeError(
+            f"wsevents.sync.connect() does not reconnect ({', '.join(given)}): use wsevents.connect(url, "
+            "reconnect=True) from asyncio, or catch ConnectionClosed and call wsevents.sync.connect() again"
+        )
+
+
 def connect(url: str, **options: Any) -> Connection:
     """Open a WebSocket connection to ``url`` (``ws://`` or ``wss://``) and return it once open.
 
@@ -30,12 +50,14 @@ def connect(url: str, **options: Any) -> Connection:
     ``max_headers``, ...), checked before any I/O.
 
     Raises:
-        TypeError, ValueError: an unknown option, a bad value, a malformed URL.
+        TypeError, ValueError: an unknown option, a bad value, a malformed URL,
+            or a ``reconnect*`` option (only the asyncio client reconnects).
         HandshakeError: the server refused the upgrade (``.status``), answered
             something that is not a WebSocket handshake, or did not finish it
             within ``handshake_timeout``.
         OSError: the TCP or TLS connection failed (e.g. ``ConnectionRefusedError``).
     """
+    _refuse_async_only(options)
     opts: ClientOptions = merge_options(ClientOptions, None, options)
     parsed = parse_url(url)
     if opts.ssl is not None and not parsed.secure:
