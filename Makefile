@@ -49,8 +49,11 @@ test: system-deps $(VENV)/.installed-dev $(NODE_MODULES)/.installed
 	$(BIN)/ruff check src tests benchmarks samples docs
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
-	WSEVENTS_NO_SPEEDUPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider
-	WSEVENTS_TEST_UVLOOP=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/aio tests/integration tests/conformance tests/interop
+	# The Autobahn case files run once, on the compiled path (the first run); the home-made
+	# conformance suite in tests/conformance covers the pure path and uvloop.
+	WSEVENTS_NO_SPEEDUPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/autobahn
+	WSEVENTS_TEST_UVLOOP=1 $(BIN)/python -m pytest -q -p no:cacheprovider \
+	    tests/aio tests/integration tests/conformance tests/interop tests/cluster
 
 $(VENV)/.installed-bench: $(VENV)/.installed benchmarks/requirements.txt
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt

@@ -32,10 +32,7 @@ from autobahn_suite import (
     table,
 )
 
-from wsevents.protocol._mask import SPEEDUPS
-
 pytestmark = [
-    pytest.mark.skipif(not SPEEDUPS, reason="the Autobahn suite runs on the C path (make test's first run)"),
     pytest.mark.timeout(3 * RUN_TIMEOUT + 30),
 ]
 

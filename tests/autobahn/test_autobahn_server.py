@@ -26,10 +26,8 @@ from autobahn_suite import (
 )
 
 import wsevents
-from wsevents.protocol._mask import SPEEDUPS
 
 pytestmark = [
-    pytest.mark.skipif(not SPEEDUPS, reason="the Autobahn suite runs on the C path (make test's first run)"),
     pytest.mark.timeout(2 * RUN_TIMEOUT + 30),
 ]
 
