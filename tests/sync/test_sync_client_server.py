@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
@@ -417,6 +418,51 @@ def test_shutdown_closes_open_connections_with_1001(sync_serve: SyncServe) -> No
             connect(url(server), handshake_timeout=2)
     finally:
         conn.close()
+
+
+def wait_until_blocked(progress: list[int], idle: float = 0.3) -> None:
+    """Return once ``progress[0]`` stopped growing for ``idle`` seconds: a writer is stuck in sendall."""
+    deadline = time.monotonic() + 20
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        if progress[0] != last:
+            last, since = progress[0], time.monotonic()
+        elif progress[0] > 0 and time.monotonic() - since >= idle:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the writer never got stuck")
+
+
+def test_shutdown_is_bounded_while_a_handler_is_stuck_sending_to_a_client_that_never_reads(
+    sync_serve: SyncServe,
+) -> None:
+    # The handler's sendall holds the socket's lock and never returns: the close frame must not
+    # wait for it forever (nor for room in a full buffer); after close_timeout TCP is dropped.
+    progress = [0]
+    failure: Queue[BaseException] = Queue()
+    payload = os.urandom(65536)
+
+    def flood(conn: Connection) -> None:
+        try:
+            while True:
+                conn.send(payload)
+                progress[0] += 1
+        except BaseException as exc:
+            failure.put(exc)
+            raise
+
+    server = sync_serve(flood, close_timeout=0.5, compression=False)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(upgrade_request(server.port))
+        wait_until_blocked(progress)
+        stopper = threading.Thread(target=server.shutdown, name="test-shutdown")
+        started = time.monotonic()
+        stopper.start()
+        stopper.join(10)
+        assert not stopper.is_alive(), "shutdown() hung on a handler blocked in sendall"
+        assert time.monotonic() - started < 5
+        assert isinstance(failure.get(timeout=5), ConnectionClosed)
 
 
 @pytest.fixture

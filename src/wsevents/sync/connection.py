@@ -410,10 +410,29 @@ class Connection:
                         self._state = ReadyState.CLOSING
                     # A reader held back by a full queue must go on to see the peer's close.
                     self._cond.notify_all()
+        self._flush_bounded()
+
+    def _flush_bounded(self) -> None:
+        """Write the close frame, but give up after ``close_timeout``.
+
+        A peer that does not read leaves a sender blocked in ``sendall`` with
+        the send lock held (or the close frame itself finds the socket's buffer
+        full): closing would otherwise wait forever. Dropping TCP wakes the
+        blocked write with an error.
+        """
+        timeout = self._options.close_timeout
+        watchdog: threading.Timer | None = None
+        if timeout is not None:
+            watchdog = threading.Timer(timeout, self._abort)
+            watchdog.daemon = True
+            watchdog.start()
         try:
             self._flush()
         except OSError:
             self._abort()
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
 
     def _wait_closed(self, timeout: float | None) -> None:
         if not self._closed.wait(timeout):
