@@ -136,6 +136,34 @@ async def test_rooms_refuse_misuse(make_server: Any, ws_connect: Any) -> None:
     await close_all([m])
 
 
+async def test_publish_to_none_is_refused_not_a_broadcast(make_server: Any, until: Until) -> None:
+    # A room of None used to make the message a broadcast, to every connection of the server.
+    server = await make_server()
+    outsider, member = await members(server, 2)
+    member.side.join("r")
+    with pytest.raises(TypeError, match="room is a str, not NoneType"):
+        server.publish(None, "to nobody")  # type: ignore[arg-type]
+    assert server.publish("r", "to the room") == 1
+    await until(lambda: member.got == ["to the room"])
+    assert server.broadcast("to all") == 2
+    await until(lambda: outsider.got == ["to all"])  # the refused publish never reached it
+    await close_all([outsider, member])
+
+
+@pytest.mark.parametrize("exclude", [5, "abc", b"ab", ["not a connection"], [None]])
+async def test_exclude_of_anything_but_connections_is_refused(make_server: Any, exclude: Any) -> None:
+    # A str or a list of ids used to exclude nobody, silently; an int failed with "not iterable".
+    server = await make_server()
+    [m] = await members(server, 1)
+    m.side.join("r")
+    with pytest.raises(TypeError, match="exclude takes a Connection or an iterable of Connections"):
+        server.publish("r", "x", exclude=exclude)
+    with pytest.raises(TypeError, match="exclude takes a Connection or an iterable of Connections"):
+        server.broadcast("x", exclude=exclude)
+    assert server.publish("r", "x", exclude=iter([m.side])) == 0  # any iterable of connections
+    await close_all([m])
+
+
 async def test_a_slow_member_does_not_hold_up_the_room(make_server: Any, until: Until) -> None:
     server = await make_server({"compression": False, "max_write_buffer": 64 * KiB})
     stalled, *readers = await members(server, 3, compression=False)

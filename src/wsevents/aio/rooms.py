@@ -42,13 +42,23 @@ def encode(room: str | None, message: str | bytes | bytearray | memoryview, call
     raise TypeError(f"{call} takes a str or a bytes-like object, not {type(message).__name__}")
 
 
+_NOT_EXCLUDE = "exclude takes a Connection or an iterable of Connections, not {}"
+
+
 def excluded(exclude: Connection | Iterable[Connection] | None) -> Collection[Connection]:
     """The ``exclude`` argument of ``publish``/``broadcast`` as a collection."""
     if exclude is None:
         return ()
     if isinstance(exclude, Connection):
         return (exclude,)
-    return set(exclude)
+    if isinstance(exclude, (str, bytes)) or not isinstance(exclude, Iterable):
+        raise TypeError(_NOT_EXCLUDE.format(type(exclude).__name__))
+    skip = set(exclude)
+    for conn in skip:
+        if not isinstance(conn, Connection):
+            # A wrong item would exclude nothing, silently.
+            raise TypeError(_NOT_EXCLUDE.format(f"an iterable holding a {type(conn).__name__}"))
+    return skip
 
 
 def fan_out(conns: Iterable[Connection], message: Message, skip: Collection[Connection] = ()) -> int:

@@ -690,7 +690,8 @@ class Server(EventEmitter):
         connections of this process only).
 
         Raises:
-            TypeError: ``message`` is neither text nor bytes.
+            TypeError: ``message`` is neither text nor bytes, or ``exclude``
+                neither a connection nor an iterable of connections.
             wsevents.aio.broker.BrokerBacklogFull: (a ``ConnectionError``) the
                 broker is unreachable and its backlog is full; nobody got the message.
         """
@@ -708,9 +709,12 @@ class Server(EventEmitter):
         (:meth:`Connection.join`). A room nobody is in is not an error.
 
         Raises:
-            TypeError: ``room`` is not a str, or ``message`` neither text nor bytes.
+            TypeError: ``room`` is not a str (None included), ``message``
+                neither text nor bytes, or ``exclude`` not connections.
             BrokerBacklogFull: as for :meth:`broadcast`.
         """
+        if not isinstance(room, str):  # None especially: a Message without a room is a broadcast
+            raise TypeError(f"a room is a str, not {type(room).__name__}")
         return self._publish(rooms.encode(room, message, "publish"), exclude)
 
     def _publish(self, message: rooms.Message, exclude: Connection | Iterable[Connection] | None) -> int:
