@@ -132,15 +132,21 @@ def selection_args(include: Sequence[str], exclude: Sequence[str]) -> list[str]:
 
 
 async def _finish(proc: asyncio.subprocess.Process, timeout: float) -> bytes:
-    """Wait for kosoku to exit; kill it (and say so) if it outlives ``timeout``."""
+    """Wait for kosoku to exit; kill it (and say so) if it outlives ``timeout``.
+
+    Killed too when the wait is cancelled (the other run of a ``gather`` failed, or the test
+    ended): a kosoku left behind would go on fuzzing a closed port after the test.
+    """
     assert proc.stderr is not None
     try:
         stderr = await asyncio.wait_for(proc.stderr.read(), timeout)
         await asyncio.wait_for(proc.wait(), 5)
     except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
         raise AssertionError(f"kosoku did not finish within {timeout:.0f} s") from None
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
     return stderr
 
 
