@@ -465,6 +465,37 @@ def test_shutdown_is_bounded_while_a_handler_is_stuck_sending_to_a_client_that_n
         assert isinstance(failure.get(timeout=5), ConnectionClosed)
 
 
+def test_shutdown_closes_stuck_connections_at_once_not_one_after_another(sync_serve: SyncServe) -> None:
+    # Each stuck connection takes close_timeout to give up on: in turn, shutdown() would take that
+    # many times close_timeout.
+    count, close_timeout = 6, 0.5
+    progress = [[0] for _ in range(count)]
+    payload = os.urandom(65536)
+    which = iter(progress)
+
+    def flood(conn: Connection) -> None:
+        mine = next(which)
+        while True:
+            conn.send(payload)
+            mine[0] += 1
+
+    server = sync_serve(flood, close_timeout=close_timeout, compression=False)
+    socks = []
+    try:
+        for mine in progress:
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(upgrade_request(server.port))
+            wait_until_blocked(mine)
+        started = time.monotonic()
+        server.shutdown()
+        assert time.monotonic() - started < count * close_timeout / 2
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 @pytest.fixture
 def tls_files(tmp_path: Any) -> tuple[str, str, ssl.SSLContext]:
     """A certificate for localhost, its key, and a client context that trusts its CA."""

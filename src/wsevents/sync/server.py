@@ -379,13 +379,32 @@ class Server:
         for sock in handshaking:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        for conn in conns:
-            conn._send_close(1001, "server shutting down")
-        for conn in conns:
-            conn._wait_closed(self.options.close_timeout)
+        self._close_all(conns)
         self._join_threads()
         self._wake_r.close()
         self._wake_w.close()
+
+    def _close_all(self, conns: list[Connection]) -> None:
+        """Close every connection with 1001, all at once.
+
+        A connection whose peer does not read takes up to ``close_timeout``
+        to give up on: one after another, shutdown() would take that many
+        times as long. One short-lived thread per connection, joined here.
+        """
+        timeout = self.options.close_timeout
+
+        def close(conn: Connection) -> None:
+            conn._send_close(1001, "server shutting down")
+            conn._wait_closed(timeout)
+
+        closers = [
+            threading.Thread(target=close, args=(conn,), name=f"wsevents-shutdown-{conn.remote_address}")
+            for conn in conns
+        ]
+        for thread in closers:
+            thread.start()
+        for thread in closers:
+            thread.join()
 
     def _join_threads(self) -> None:
         with self._lock:
