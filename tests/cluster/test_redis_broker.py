@@ -16,7 +16,7 @@ import pytest
 
 import wsevents
 from helpers import wait_until
-from wsevents.aio import runner
+from wsevents.aio import redis_broker, runner
 from wsevents.aio.broker import BrokerBacklogFull
 from wsevents.aio.redis_broker import RedisBroker
 
@@ -223,6 +223,63 @@ async def test_close_waits_for_the_broker_and_flushes(
     assert broker.backlog == 0 and broker.servers == [] and broker._tasks == []
     await until(lambda: len(far.got) == 100)
     assert far.got == [str(i) for i in range(100)]
+
+
+async def test_close_does_not_wait_out_the_flush_once_redis_is_found_down(
+    redis_server: RedisServer, make_server: Any, until: Until, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The stop used to wait FLUSH_TIMEOUT (2 s) for a backlog that could not reach a dead Redis,
+    # because Redis was still thought up when the stop began.
+    publisher = await make_server(broker=redis_server.url)
+    await connected(until, publisher)
+    broker = broker_of(publisher)
+    redis_server.stop()
+    for i in range(100):  # no await since the stop: the broker still thinks Redis is up
+        publisher.publish("r", str(i))
+    assert broker.connected
+    caplog.set_level(logging.WARNING, "wsevents")
+    await asyncio.wait_for(publisher.close(), redis_broker.FLUSH_TIMEOUT / 2)
+    assert "stops with 100 message(s) that never reached the cluster" in caplog.text
+
+
+async def test_close_is_prompt_when_redis_does_not_answer(make_server: Any, until: Until) -> None:
+    # A hung Redis (or a network that drops packets): commands wait for redis-py's socket
+    # timeout; the stop used to wait 5 s for them.
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    hung = await asyncio.start_server(silent, "127.0.0.1", 0)
+    try:
+        port = hung.sockets[0].getsockname()[1]
+        server = await make_server(broker=f"redis://127.0.0.1:{port}/0")
+        server.publish("r", "never sent")
+        await until(lambda: len(accepted) == 2)  # both loops wait for a reply that never comes
+        await asyncio.wait_for(server.close(), 3)
+        assert broker_of(server)._tasks == []
+    finally:
+        for writer in accepted:
+            writer.transport.abort()
+        hung.close()
+        await hung.wait_closed()
+
+
+async def test_a_password_in_the_url_stays_out_of_logs_and_errors(
+    make_server: Any, until: Until, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "wsevents")
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"redis://user:s3cret@127.0.0.1:{sock.getsockname()[1]}/0?password=s3cret"
+        server = await make_server(broker=RedisBroker(url, max_backlog=1))
+        await until(lambda: server.stats["broker_outages"] == 1)
+    server.publish("r", "kept")
+    with pytest.raises(BrokerBacklogFull) as refused:
+        server.publish("r", "refused")
+    assert "s3cret" not in str(refused.value) and "user:***@127.0.0.1" in str(refused.value)
+    assert "unreachable" in caplog.text and "publish refused" in caplog.text
+    assert "s3cret" not in caplog.text and "user:***@" in caplog.text and "password=***" in caplog.text
 
 
 def test_a_malformed_url_fails_at_create_server() -> None:

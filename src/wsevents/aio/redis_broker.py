@@ -32,6 +32,7 @@ import uuid
 from collections import deque
 from itertools import islice
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 try:
     from redis.asyncio import Redis
@@ -66,6 +67,22 @@ BLOCK_MS = 250
 BACKOFF = (0.05, 2.0)
 #: How long a stop waits for the backlog to reach Redis (seconds).
 FLUSH_TIMEOUT = 2.0
+#: How long a stop waits, beyond an XREAD's block, for a command Redis does not answer (seconds).
+STOP_MARGIN = 0.5
+
+
+def _without_password(url: str) -> str:
+    """``url`` with its password, if any (``user:password@`` or ``?password=``), replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(name == "password" for name, _ in query):
+        hidden = [(name, "***" if name == "password" else value) for name, value in query]
+        parts = parts._replace(query=urlencode(hidden, safe="*"))
+    # Not urlunsplit(): it would turn unix:///path into unix:/path.
+    return f"{parts.scheme}://{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
 
 class RedisBroker(Broker):
@@ -104,6 +121,8 @@ class RedisBroker(Broker):
         if isinstance(replay, bool) or not isinstance(replay, int) or replay < 0:
             raise ValueError(f"replay must be an int >= 0, not {replay!r}")
         self.url = url
+        # What logs and errors show: a password in the URL stays out of them.
+        self._shown_url = _without_password(url)
         self.cluster = cluster
         self.key = f"wsevents:{cluster}"
         self.maxlen = maxlen
@@ -184,26 +203,38 @@ class RedisBroker(Broker):
         )
 
     async def _stop(self) -> None:
-        if self._backlog and self.connected:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.flush(), FLUSH_TIMEOUT)
+        await self._flush_while_up(FLUSH_TIMEOUT)
         if self._backlog:
             logger.warning(
                 "%r stops with %d message(s) that never reached the cluster", self, len(self._backlog)
             )
-        # The loops end by themselves (an XREAD blocks BLOCK_MS at most): a redis-py command
-        # cancelled while it waits for its reply may never end.
+        # The loops end by themselves (an XREAD blocks BLOCK_MS at most), unless Redis does not
+        # answer (hung, or a network that drops packets): then they are cancelled, not awaited
+        # for redis-py's socket timeout.
         self._running = False
         if self._wake is not None:
             self._wake.set()
         tasks, self._tasks = self._tasks, []
         if tasks:
-            _, late = await asyncio.wait(tasks, timeout=BLOCK_MS / 1000 + 5.0)
-            for task in late:  # pragma: no cover - a connection attempt that hangs
+            _, late = await asyncio.wait(tasks, timeout=BLOCK_MS / 1000 + STOP_MARGIN)
+            for task in late:
                 task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=STOP_MARGIN)
         clients, self._clients = self._clients, []
         for client in clients:
             await client.aclose()
+
+    async def _flush_while_up(self, timeout: float) -> None:
+        """Wait for the backlog to reach Redis: not past ``timeout``, nor once Redis is lost."""
+        if self._flushed is None:
+            return
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while self._backlog and self.connected and (left := end - loop.time()) > 0:
+            self._flushed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._flushed.wait(), left)
 
     def _reserve(self, source: Server) -> None:
         if len(self._backlog) < self.max_backlog:
@@ -214,7 +245,7 @@ class RedisBroker(Broker):
             "%r: %d messages wait for Redis (max_backlog): publish refused", self, len(self._backlog)
         )
         raise BrokerBacklogFull(
-            f"{len(self._backlog)} messages already wait for Redis at {self.url} (max_backlog): "
+            f"{len(self._backlog)} messages already wait for Redis at {self._shown_url} (max_backlog): "
             "the message was not sent"
         )
 
@@ -231,11 +262,13 @@ class RedisBroker(Broker):
         if self._down_since is not None:
             return
         self._down_since = asyncio.get_running_loop().time()
+        if self._flushed is not None:
+            self._flushed.set()  # a stop waiting for the backlog to be sent waits no more
         self._count("broker_outages")
         logger.warning(
             "Redis at %s unreachable (%s): delivering in this process only and keeping up to %d "
             "messages for the cluster; retrying",
-            self.url,
+            self._shown_url,
             exc or type(exc).__name__,
             self.max_backlog,
         )
@@ -247,7 +280,10 @@ class RedisBroker(Broker):
         down = asyncio.get_running_loop().time() - self._down_since
         self._down_since = None
         logger.info(
-            "Redis at %s answers again after %.1f s; %d message(s) to send", self.url, down, self.backlog
+            "Redis at %s answers again after %.1f s; %d message(s) to send",
+            self._shown_url,
+            down,
+            self.backlog,
         )
 
     async def _retry(self, delay: float) -> float:
