@@ -16,7 +16,7 @@ import pytest
 
 from wsevents import ConcurrencyError, ConnectionClosed, HandshakeError, InvalidState
 from wsevents.protocol.handshake import Headers
-from wsevents.sync import Connection, HttpRequest, ReadyState, connect
+from wsevents.sync import Connection, HttpRequest, ReadyState, connect, serve
 
 from .conftest import RawPeer, SyncServe, accept_upgrade, echo, upgrade_request, url
 
@@ -494,6 +494,19 @@ def test_shutdown_closes_stuck_connections_at_once_not_one_after_another(sync_se
     finally:
         for sock in socks:
             sock.close()
+
+
+def test_serve_forever_after_shutdown_returns_at_once(sync_serve: SyncServe) -> None:
+    # A thread started to serve may only begin once a short `with serve(...)` block has ended:
+    # that must not be an "Exception in thread" traceback.
+    server = serve(echo, "127.0.0.1", 0)
+    server.shutdown()
+    server.serve_forever()
+    running = sync_serve()
+    with connect(url(running)):
+        pass  # accepted: the fixture's thread is serving
+    with pytest.raises(RuntimeError, match="already running"):
+        running.serve_forever()
 
 
 @pytest.fixture

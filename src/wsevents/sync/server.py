@@ -116,10 +116,19 @@ class Server:
     # -- accepting -----------------------------------------------------------
 
     def serve_forever(self) -> None:
-        """Accept connections until :meth:`shutdown` (from another thread) stops it."""
+        """Accept connections until :meth:`shutdown` (from another thread) stops it.
+
+        Returns at once if :meth:`shutdown` came first: a thread started to
+        serve may begin after a quick ``with serve(...)`` block has ended.
+
+        Raises:
+            RuntimeError: it is already running.
+        """
         with self._lock:
-            if self._serving or self._stopping.is_set():
-                raise RuntimeError("serve_forever() is already running, or the server was shut down")
+            if self._stopping.is_set():
+                return
+            if self._serving:
+                raise RuntimeError("serve_forever() is already running")
             self._serving = True
         self.socket.setblocking(False)
         try:
@@ -367,10 +376,13 @@ class Server:
         and more than once. Waits at most about ``close_timeout`` for the
         connections, then as long again for the handlers to return.
         """
-        self._stopping.set()
+        with self._lock:
+            # Under the lock: serve_forever() either sees this and returns, or is waited for.
+            self._stopping.set()
+            serving = self._serving
         with contextlib.suppress(OSError):
             self._wake_w.send(b"\0")
-        if self._serving:
+        if serving:
             self._stopped.wait()
         self.socket.close()
         with self._lock:
