@@ -162,6 +162,11 @@ def serve(args: argparse.Namespace) -> int:
               "without a broker, broadcasts and rooms would reach one worker's connections only",
               file=sys.stderr)
         return EXIT_USAGE
+    if args.broker:
+        problem = _broker_problem(args.broker, args.cluster)
+        if problem:
+            print(f"wsevents: cannot use --broker: {problem}", file=sys.stderr)
+            return EXIT_USAGE
     # The process id tells the workers apart in the log.
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s [%(process)d] %(name)s %(message)s")
@@ -212,6 +217,20 @@ def serve(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_NETWORK
     return EXIT_OK
+
+
+def _broker_problem(url: str, cluster: str) -> str | None:
+    """Why ``--broker``/``--cluster`` cannot be used (a bad URL, redis-py missing), or None.
+
+    Checked here, once: in the workers, it would be one traceback per worker.
+    """
+    from wsevents.aio.broker import make_broker
+
+    try:
+        make_broker(url, cluster)  # makes the broker object only: nothing connects
+    except (ImportError, ValueError) as exc:
+        return str(exc)
+    return None
 
 
 def _print_ready(args: argparse.Namespace, port: int, what: str, secure: bool) -> None:

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from .aio import runner
+from .aio.broker import make_broker
 from .aio.server import Server
 from .api import create_server
 
@@ -92,12 +93,15 @@ def serve(
     Raises:
         ValueError: ``workers`` is below 1, or above 1 without a ``broker``
             (``broadcast`` and rooms would each reach one worker's
-            connections only).
+            connections only), or ``broker`` is not a valid URL.
+        ImportError: ``broker`` is a Redis URL and redis-py is not installed.
         OSError: the port cannot be bound.
         RuntimeError: a worker failed before it listened (its error is logged).
     """
     _check(workers, broker is not None)
     if broker is not None:
+        # A bad URL (or redis-py missing) fails here, once, rather than in every worker.
+        make_broker(broker, options.get("cluster", "wsevents"))
         options["broker"] = broker
     serve_servers(lambda: create_server(handler, **options), port, host, workers=workers, ready=ready)
 

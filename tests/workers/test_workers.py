@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -154,6 +155,64 @@ def test_more_than_one_worker_without_a_broker_is_refused() -> None:
     assert "reach one worker's connections only" in done.stderr
     with pytest.raises(ValueError, match="2 workers need a broker"):
         serve(lambda conn: None, 0, workers=2)
+
+
+@pytest.mark.parametrize(("broker", "why"), [
+    ("http://127.0.0.1:6379/0", "must be a redis://, rediss:// or unix:// URL"),
+    ("redis://127.0.0.1:notaport/0", "Port could not be cast to integer"),
+])
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_bad_broker_url_is_a_usage_error_before_any_worker_starts(broker: str, why: str,
+                                                                     workers: str) -> None:
+    # It used to be a traceback in every worker and exit status 1 (with one worker: a traceback).
+    done = subprocess.run([*CLI, "run", "worker_app:handler", "--port", "0", "--workers", workers,
+                           "--broker", broker], cwd=HERE, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()  # one line: no traceback, nothing per worker
+    assert line.startswith("wsevents: cannot use --broker: ") and why in line
+    with pytest.raises(ValueError, match=why):  # from Python: raised here, before the fork
+        serve(lambda conn: None, 0, workers=int(workers), broker=broker)
+
+
+def test_without_redis_py_only_the_redis_broker_is_missing(tmp_path: Path) -> None:
+    # redis-py is the extra: hidden here (None in sys.modules makes its import fail).
+    code = """
+import asyncio, sys
+sys.modules["redis"] = None
+import wsevents
+from wsevents.aio.broker import LocalBroker
+try:
+    wsevents.create_server(broker="redis://127.0.0.1:6379/0")
+except ImportError as exc:
+    print("ImportError:", exc)
+
+async def main():
+    shared = LocalBroker()
+    a = await wsevents.create_server(lambda conn: conn.join("r"), broker=shared).listen(0, "127.0.0.1")
+    b = await wsevents.create_server(broker=shared).listen(0, "127.0.0.1")
+    client = await wsevents.connect(f"ws://127.0.0.1:{a.port}/")
+    while not b.publish("r", "rooms work"):
+        await asyncio.sleep(0.01)
+    print(await client.recv())
+    await client.close()
+    await a.close()
+    await b.close()
+
+asyncio.run(main())
+from wsevents.cli import main
+sys.argv = ["wsevents", "serve", "--port", "0", "--workers", "2", "--broker", "redis://127.0.0.1:1/0"]
+sys.exit(main())
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=30)
+    assert done.stdout.splitlines() == [
+        "ImportError: the Redis broker needs redis-py: pip install 'wsevents[redis]' (or pip install "
+        "'redis>=5')",
+        "rooms work",
+    ]
+    assert done.returncode == 2
+    assert done.stderr == ("wsevents: cannot use --broker: the Redis broker needs redis-py: "
+                           "pip install 'wsevents[redis]' (or pip install 'redis>=5')\n")
 
 
 def test_a_handler_that_cannot_be_imported_is_a_usage_error() -> None:
