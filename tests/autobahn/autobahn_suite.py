@@ -223,6 +223,18 @@ def non_strict(verdicts: dict[str, Verdict]) -> list[str]:
     return sorted((case for case, v in verdicts.items() if v.behavior == "NON-STRICT"), key=case_key)
 
 
+def check(verdicts: dict[str, Verdict], allowed_non_strict: Iterable[str] = ()) -> None:
+    """Fail with one line per case that is not acceptable, or NON-STRICT and not allowed.
+
+    Every such case is named (a list compared with ``==`` would show only the first difference
+    in pytest's default output).
+    """
+    allowed = set(allowed_non_strict)
+    bad = problems(verdicts)
+    bad += [verdicts[case].describe() for case in non_strict(verdicts) if case not in allowed]
+    assert not bad, f"{len(bad)} Autobahn case(s) not passed:\n" + "\n".join(bad)
+
+
 def table(title: str, verdicts: Iterable[Verdict]) -> str:
     """A per-section count of the verdicts (ERROR, a case kosoku could not run, counts as FAILED)."""
     counts: Counter[tuple[str, str]] = Counter()

@@ -6,7 +6,7 @@ import asyncio
 import sys
 
 import pytest
-from autobahn_suite import _finish
+from autobahn_suite import Verdict, _finish, check
 
 # Stands in for a kosoku run that goes on (it only sleeps).
 LONG_RUN = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -45,3 +45,27 @@ async def test_a_run_past_its_timeout_is_killed_and_reported() -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def verdict(case: str, behavior: str = "OK", close: str = "OK") -> Verdict:
+    return Verdict(case, behavior, close, f"result of {case}", f"close of {case}")
+
+
+def test_a_failure_names_every_case_that_did_not_pass() -> None:
+    verdicts = {
+        v.case: v
+        for v in (
+            verdict("1.1.1"),
+            verdict("5.15", "NON-STRICT"),
+            verdict("6.4.1", "FAILED"),
+            verdict("7.1.5", close="UNCLEAN"),
+            verdict("3.2", "NON-STRICT"),
+        )
+    }
+    with pytest.raises(AssertionError) as info:
+        check(verdicts, allowed_non_strict={"3.2"})
+    lines = str(info.value).splitlines()
+    assert lines[0] == "3 Autobahn case(s) not passed:"
+    assert [line.partition(":")[0] for line in lines[1:]] == ["6.4.1", "7.1.5", "5.15"]
+    assert "result of 6.4.1" in lines[1]
+    check({"3.2": verdicts["3.2"], "1.1.1": verdicts["1.1.1"]}, allowed_non_strict={"3.2"})
