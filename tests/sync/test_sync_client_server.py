@@ -465,6 +465,58 @@ def test_shutdown_is_bounded_while_a_handler_is_stuck_sending_to_a_client_that_n
         assert isinstance(failure.get(timeout=5), ConnectionClosed)
 
 
+def test_keepalive_ends_a_connection_whose_send_is_stuck_on_a_peer_that_never_reads(
+    sync_serve: SyncServe,
+) -> None:
+    # The keepalive's ping must not wait behind the stuck send: it goes out after it (never, here),
+    # the pong does not come, and the connection ends with 1011, which frees the send.
+    failure: Queue[BaseException] = Queue()
+    ended: Queue[int | None] = Queue()
+    payload = os.urandom(65536)
+
+    def flood(conn: Connection) -> None:
+        try:
+            while True:
+                conn.send(payload)
+        except ConnectionClosed as exc:
+            failure.put(exc)
+            ended.put(conn.close_code)
+
+    server = sync_serve(flood, ping_interval=0.3, ping_timeout=0.5, close_timeout=0.5, compression=False)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(upgrade_request(server.port))
+        assert isinstance(failure.get(timeout=10), ConnectionClosed)
+        assert ended.get(timeout=5) == 1011
+
+
+def test_a_peer_that_floods_pings_without_reading_is_held_back_not_buffered(sync_serve: SyncServe) -> None:
+    # While the handler's send is stuck, the pongs the reader owes cannot be written: past a bound
+    # it stops reading, and the flood backs up into the peer's socket instead of the server's memory.
+    progress = [0]
+    payload = os.urandom(65536)
+
+    def flood(conn: Connection) -> None:
+        while True:
+            conn.send(payload)
+            progress[0] += 1
+
+    server = sync_serve(flood, ping_interval=None, close_timeout=0.5, compression=False)
+    ping = bytes([0x89, 0x80 | 125]) + bytes(4) + b"p" * 125  # masked, zero key
+    pings = ping * 1000
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(upgrade_request(server.port))
+        wait_until_blocked(progress)
+        sock.settimeout(1)
+        sent, deadline = 0, time.monotonic() + 10
+        with pytest.raises(TimeoutError):
+            while time.monotonic() < deadline:
+                sock.sendall(pings)
+                sent += len(pings)
+        assert sent < 64 * 1024 * 1024
+
+
 def test_shutdown_closes_stuck_connections_at_once_not_one_after_another(sync_serve: SyncServe) -> None:
     # Each stuck connection takes close_timeout to give up on: in turn, shutdown() would take that
     # many times close_timeout.

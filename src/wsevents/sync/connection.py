@@ -33,6 +33,9 @@ logger = logging.getLogger("wsevents")
 
 BytesLike = bytes | bytearray | memoryview
 
+# Frames (pongs, mostly) the reader may leave queued behind a send that holds the socket.
+MAX_PENDING_FRAMES = 1024
+
 
 class Connection:
     """An open WebSocket connection, usable from any thread.
@@ -161,6 +164,8 @@ class Connection:
         Without ``data`` a random 4-byte payload is used. A pong also answers
         every earlier ping still waiting. The event stays unset if the
         connection closes first: ``event.wait(timeout)`` returns False.
+        It never blocks: while a send is stuck on a peer that does not read,
+        the ping waits to go out after it (and its pong does not come).
         """
         if data is None:
             payload = os.urandom(4)
@@ -172,20 +177,21 @@ class Connection:
                 raise InvalidState("a ping with this payload is already waiting for its pong")
             self._pings[payload] = event
         try:
-            self._call_core(self._core.send_ping, payload)
+            # Not waiting for the socket: the keepalive must be able to tell a stuck peer.
+            self._call_core(self._core.send_ping, payload, wait=False)
         except BaseException:
             with self._cond:
                 self._pings.pop(payload, None)
             raise
         return event
 
-    def _call_core(self, send: Any, *args: Any) -> None:
+    def _call_core(self, send: Any, *args: Any, wait: bool = True) -> None:
         with self._core_lock:
             if self._state is not ReadyState.OPEN:
                 raise InvalidState(f"cannot send: the connection is {self._state.name}")
             send(*args)
         try:
-            self._flush()
+            self._flush(wait)
         except OSError as exc:
             # The reader sees the end too and records how the connection ended.
             self._abort()
@@ -303,7 +309,9 @@ class Connection:
         with self._core_lock:
             self._core.receive_data(data)
         try:
-            self._flush(wait=False)
+            # While a send is stuck, the pongs owed to a peer that pings without reading pile up:
+            # past a bound the reader waits for the socket too, so it stops reading the flood.
+            self._flush(wait=len(self._out) > MAX_PENDING_FRAMES)
         except OSError:
             pass  # The reader will see the end of the socket next.
 
