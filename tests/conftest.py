@@ -29,7 +29,7 @@ if os.environ.get("WSEVENTS_TEST_UVLOOP"):
         return {"uvloop": uvloop.new_event_loop}
 
 
-from helpers import wait_until
+from helpers import Handler, MakeServer, RawServer, attach_echo, url_of, wait_until
 from wsevents.aio.options import DEFAULTS
 from wsevents.protocol.handshake import accept_key
 
@@ -50,11 +50,6 @@ def restore_defaults() -> Iterator[None]:
 # -- wsevents servers -----------------------------------------------------------
 
 
-def url_of(server: wsevents.Server, path: str = "/", scheme: str = "ws", host: str = "127.0.0.1") -> str:
-    """``ws://127.0.0.1:<port><path>`` for a listening server."""
-    return f"{scheme}://{host}:{server.port}{path}"
-
-
 async def _shutdown_server(server: wsevents.Server) -> None:
     for conn in list(server._live):
         if conn.transport is not None:
@@ -65,7 +60,6 @@ async def _shutdown_server(server: wsevents.Server) -> None:
         pass
 
 
-MakeServer = Callable[..., Awaitable[wsevents.Server]]
 
 
 @pytest.fixture
@@ -88,24 +82,6 @@ async def make_server() -> AsyncIterator[MakeServer]:
     yield factory
     for server in servers:
         await _shutdown_server(server)
-
-
-def attach_echo(conn: wsevents.Connection) -> None:
-    """Make ``conn`` echo every text and binary message back."""
-
-    @conn.on("text")
-    def _text(text: str) -> None:
-        if conn.ready_state == wsevents.Connection.OPEN:
-            conn.send_text(text)
-
-    @conn.on("binary")
-    async def _binary(stream: wsevents.InStream) -> None:
-        try:
-            data = await stream.read()
-        except wsevents.WebSocketError:
-            return
-        if conn.ready_state == wsevents.Connection.OPEN:
-            conn.send_binary(data)
 
 
 @pytest.fixture
@@ -186,8 +162,6 @@ def make_pair(make_server: MakeServer, ws_connect: Connect) -> MakePair:
 
 # -- raw asyncio servers ---------------------------------------------------------
 
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-RawServer = Callable[[Handler], Awaitable[int]]
 
 
 @pytest.fixture

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import wsevents
 from wsevents.errors import ProtocolError
 from wsevents.protocol.core import WebSocketCore
 
@@ -303,3 +304,35 @@ async def round_trip(conn: Connection, timeout: float = 5.0) -> None:
         await asyncio.wait_for(pong, timeout)
     finally:
         conn.off("pong", on_pong)
+
+
+# -- shared by conftest and the test modules ------------------------------------------
+# (Test modules import these from here, never ``from conftest``: with several conftest.py
+# files on sys.path, "conftest" may name another directory's.)
+
+MakeServer = Callable[..., Awaitable["wsevents.Server"]]
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+RawServer = Callable[[Handler], Awaitable[int]]
+
+
+def url_of(server: wsevents.Server, path: str = "/", scheme: str = "ws", host: str = "127.0.0.1") -> str:
+    """``ws://127.0.0.1:<port><path>`` for a listening server."""
+    return f"{scheme}://{host}:{server.port}{path}"
+
+
+def attach_echo(conn: wsevents.Connection) -> None:
+    """Make ``conn`` echo every text and binary message back."""
+
+    @conn.on("text")
+    def _text(text: str) -> None:
+        if conn.ready_state == wsevents.Connection.OPEN:
+            conn.send_text(text)
+
+    @conn.on("binary")
+    async def _binary(stream: wsevents.InStream) -> None:
+        try:
+            data = await stream.read()
+        except wsevents.WebSocketError:
+            return
+        if conn.ready_state == wsevents.Connection.OPEN:
+            conn.send_binary(data)

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 import wsevents
-from conftest import MakeServer, RawServer, attach_echo, url_of
-from helpers import wait_until
+from helpers import MakeServer, RawServer, attach_echo, url_of, wait_until
 from wsevents import ConnectionClosed, HandshakeError, InvalidState, ReadyState
 from wsevents.aio import runner
 from wsevents.aio.reconnect import ReconnectingConnection
