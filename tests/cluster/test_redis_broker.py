@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -326,6 +327,28 @@ def test_run_returns_once_the_broker_has_stopped(redis_server: RedisServer) -> N
         client.close()
 
     wsevents.run(main())
+    assert broker.backlog == 0 and broker._tasks == [] and broker._clients == []
+    assert stream_length(redis_server) == 500
+
+
+def test_sigterm_to_run_waits_for_the_broker_of_a_server_without_connections(
+    redis_server: RedisServer,
+) -> None:
+    """The server's close released the loop, then its broker held it: run() used to end in between,
+    its backlog unsent and its tasks pending (an idle worker stopped by the supervisor)."""
+    server = wsevents.create_server(broker=redis_server.url)
+    broker = broker_of(server)
+
+    async def publish_then_sigterm() -> None:
+        await wait_until(lambda: broker.connected, 10)
+        for i in range(500):
+            server.publish("r", str(i))
+        os.kill(os.getpid(), signal.SIGTERM)  # run() is waiting for the server by now
+
+    started: list[asyncio.Task[None]] = []
+    server.listen(0, "127.0.0.1", lambda: started.append(asyncio.ensure_future(publish_then_sigterm())))
+    wsevents.run()
+    assert started[0].done() and started[0].exception() is None
     assert broker.backlog == 0 and broker._tasks == [] and broker._clients == []
     assert stream_length(redis_server) == 500
 

@@ -147,16 +147,16 @@ def shutdown(loop: asyncio.AbstractEventLoop | None = None) -> None:
 
 async def _until_idle() -> None:
     loop = asyncio.get_running_loop()
-    activity = _activity.get(loop)
-    if activity is None or not activity.holders:
-        return
-    activity.idle = loop.create_future()
-    try:
-        await activity.idle
-    finally:
-        activity.idle = None
-        if not activity.holders:
-            _activity.pop(loop, None)
+    # Again after each wake-up: the callback that released the last holder may have taken a new
+    # hold after it (a server's close releases the server, then its broker holds while it stops).
+    while (activity := _activity.get(loop)) is not None and activity.holders:
+        activity.idle = loop.create_future()
+        try:
+            await activity.idle
+        finally:
+            activity.idle = None
+            if not activity.holders:
+                _activity.pop(loop, None)
 
 
 def run(main: Coroutine[Any, Any, Any] | None = None) -> Any:
