@@ -131,6 +131,14 @@ async def test_bad_extra_headers_are_refused_at_the_call(
     await _connect_refused_at_the_call(error, match, extra_headers=headers)
 
 
+def test_none_asks_for_the_empty_default_of_protocols_and_extra_headers() -> None:
+    """The reference lists their default as "none": passing None must mean that, not a TypeError."""
+    from wsevents.aio.options import ClientOptions, merge_options
+
+    options = merge_options(ClientOptions, {"protocols": None}, {"extra_headers": None})
+    assert options.protocols == [] and options.header_items() == []
+
+
 async def test_good_extra_headers_pass() -> None:
     conn = wsevents.connect(URL, extra_headers=[("X-A", "v"), ("X-Count", 3), ("X-Name", "José")])
     await asyncio.wait_for(conn.close(), 5)

@@ -16,7 +16,7 @@ import os
 import re
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from ..protocol.closecodes import is_valid_wire_code
@@ -297,6 +297,10 @@ def merge_options(cls: type[Any], options: Mapping[str, Any] | None, kwargs: dic
     unknown = sorted(set(merged) - known, key=str)
     if unknown:
         raise TypeError("; ".join(_unknown_option(name, cls) for name in unknown))
+    # The reference shows an empty collection's default as "none": None asks for that default.
+    for f in fields(cls):
+        if merged.get(f.name, MISSING) is None and f.default_factory is not MISSING:
+            merged[f.name] = f.default_factory()
     return cls(**merged)
 
 
