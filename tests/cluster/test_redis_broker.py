@@ -257,6 +257,7 @@ async def test_close_is_prompt_when_redis_does_not_answer(make_server: Any, unti
         server = await make_server(broker=f"redis://127.0.0.1:{port}/0")
         server.publish("r", "never sent")
         await until(lambda: len(accepted) == 2)  # both loops wait for a reply that never comes
+        assert "down" in repr(server.broker)  # in the stop's WARNING too: "up" until it had failed
         await asyncio.wait_for(server.close(), 3)
         assert broker_of(server)._tasks == []
     finally:

@@ -152,7 +152,7 @@ class RedisBroker(Broker):
         parse_url(url)
 
     def __repr__(self) -> str:
-        state = "down" if self._down_since is not None else "up"
+        state = "up" if self.connected else "down"  # down too until Redis first answers
         return f"<RedisBroker {self.key} {state} backlog={len(self._backlog)}>"
 
     @property
