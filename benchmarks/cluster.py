@@ -37,6 +37,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -198,7 +199,7 @@ class Server:
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--role", "server", "--mode", mode, "--redis", redis.url],
-            stdout=subprocess.PIPE, stderr=self.log, text=True, start_new_session=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, start_new_session=True,
             env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -727,6 +728,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(redis.dir, ignore_errors=True)
 
 
+def _stop_with_parent() -> None:
+    """A server stops (SIGTERM to itself) when the benchmark that started it is gone, however it
+    ended: its standard input, a pipe from the benchmark, then reaches its end."""
+    sys.stdin.buffer.read()
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--role", choices=["bench", "server"], default="bench")
@@ -741,6 +749,7 @@ def main() -> int:
                         help="the largest room for python-socketio (default 1,000)")
     args = parser.parse_args()
     if args.role == "server":
+        threading.Thread(target=_stop_with_parent, daemon=True).start()
         if args.mode.startswith("sio"):
             run_sio_server(int(args.mode[3:]), args.redis)
         else:
