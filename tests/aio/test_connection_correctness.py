@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 import wsevents
+from helpers import wait_until
 from wsevents import ConcurrencyError, Connection, ConnectionClosed, HandshakeError, InvalidState
 from wsevents.aio import connection as connection_module
 
@@ -511,3 +512,36 @@ async def test_messages_before_a_violation_reach_async_for_then_it_raises_1002(
     assert close.opcode == 0x8 and close.payload[:2] == (1002).to_bytes(2, "big")
     assert await asyncio.wait_for(ended, 5) == 1002
     assert received == ["Hello, world!"]
+
+
+async def test_a_full_queue_nobody_reads_logs_a_warning_naming_the_connection(
+    make_pair: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No listener and no recv(): once the queue is full reading stops; that must not be silent."""
+    caplog.set_level(logging.WARNING, logger="wsevents")
+    _, server_conn, client = await make_pair({"max_queue": 4})
+    for i in range(10):
+        client.send_text(f"m{i}")
+
+    def stall_warnings() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "recv() that was never called" in r.getMessage()]
+
+    await wait_until(lambda: stall_warnings(), timeout=5)
+    (record,) = stall_warnings()
+    assert repr(server_conn) in record.getMessage() and "'message' listener" in record.getMessage()
+    # Reading them ends the stall, and every message is there, in order.
+    assert [await asyncio.wait_for(server_conn.recv(), 5) for _ in range(10)] == [f"m{i}" for i in range(10)]
+
+
+async def test_a_reader_that_is_merely_slow_gets_no_queue_warning(
+    make_pair: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="wsevents")
+    _, server_conn, client = await make_pair({"max_queue": 4})
+    assert await asyncio.wait_for(asyncio.gather(client.send_text("first"), server_conn.recv()), 5)
+    for i in range(10):
+        client.send_text(f"m{i}")
+    await wait_until(lambda: "queue" in server_conn._pause_reasons, timeout=5)
+    # The probe: no warning was armed, since this connection's application does call recv().
+    assert server_conn._queue_stall_timer is None
+    assert [await asyncio.wait_for(server_conn.recv(), 5) for _ in range(10)] == [f"m{i}" for i in range(10)]

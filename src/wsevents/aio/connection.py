@@ -58,6 +58,11 @@ _END = object()
 # The events that take messages: with a listener on any of them, nothing is queued for recv().
 _MESSAGE_EVENTS = ("text", "binary", "message")
 
+# Seconds a full recv() queue may keep reading stopped, on a connection whose recv() was never
+# called, before a WARNING says so: without it such a connection stalls silently (its close
+# frame is never read and the peer ends with 1006).
+_QUEUE_STALL_WARNING_DELAY = 1.0
+
 
 def close_args(code: int | None, reason: str | None) -> tuple[int | None, str]:
     """The arguments of ``close(code, reason)``, checked; a reason without a code goes with 1000.
@@ -182,6 +187,8 @@ class Connection(EventEmitter, asyncio.Protocol):
         self._recv_waiter: asyncio.Future[None] | None = None
         self._pause_reasons: set[object] = set()
         self._dropped_kinds: set[str] = set()
+        self._recv_called = False
+        self._queue_stall_timer: asyncio.TimerHandle | None = None
         # Sending: while paused, one shared waiter and the callbacks in send order.
         self._write_paused = False
         self._drain_waiter: _DrainWaiter | None = None
@@ -548,7 +555,24 @@ class Connection(EventEmitter, asyncio.Protocol):
         self._queued_bytes += size
         if self._queued_bytes > self.max_buffer_length or len(self._queue) >= self._options.max_queue:
             self._pause_reading("queue")
+            self._watch_queue_stall()
         self._wake_recv()
+
+    def _watch_queue_stall(self) -> None:
+        if self._recv_called or self._queue_stall_timer is not None:
+            return
+        self._queue_stall_timer = self._loop.call_later(_QUEUE_STALL_WARNING_DELAY, self._check_queue_stall)
+
+    def _check_queue_stall(self) -> None:
+        if self._recv_called or "queue" not in self._pause_reasons or self.ready_state is ReadyState.CLOSED:
+            return  # the timer stays set: one warning at most per connection
+        logger.warning(
+            "%r stalled: %d messages wait for a recv() that was never called, so reading from the "
+            "socket stays paused (and a close from the peer is not seen); read them with recv() or "
+            "async for, or add a 'message' listener",
+            self,
+            len(self._queue),
+        )
 
     def _message_listener(self) -> str | None:
         """The first message event that has listeners, or ``None`` (messages then go to recv())."""
@@ -956,6 +980,7 @@ class Connection(EventEmitter, asyncio.Protocol):
         listened = self._message_listener()
         if listened is not None:
             raise self._recv_conflict(listened)
+        self._recv_called = True
         while not self._queue:
             if self.ready_state is ReadyState.CLOSED:
                 raise ConnectionClosed(self._close_code or 1006, self._close_reason)
