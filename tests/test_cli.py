@@ -423,8 +423,14 @@ def test_package_metadata() -> None:
     assert re.search(r'^requires = \["setuptools>=77"\]', text, re.M)  # the first to take SPDX expressions
 
 
-@pytest.mark.parametrize(("host", "shown"), [("0.0.0.0", "127.0.0.1"), ("::", "[::1]")])
-def test_every_interface_shows_a_url_a_browser_can_open(host: str, shown: str) -> None:
+@pytest.mark.parametrize(
+    ("host", "shown", "which"),
+    [
+        ("0.0.0.0", "127.0.0.1", "every interface"),
+        ("::", "[::1]", "every IPv6 interface, not IPv4 (--host 0.0.0.0 for IPv4)"),
+    ],
+)
+def test_every_interface_shows_a_url_a_browser_can_open(host: str, shown: str, which: str) -> None:
     """``0.0.0.0`` is not an address to connect to: the banner shows loopback and says where it listens."""
     served = start_serve("--host", host)
     try:
@@ -432,7 +438,7 @@ def test_every_interface_shows_a_url_a_browser_can_open(host: str, shown: str) -
         assert served.ws_url.startswith(f"ws://{shown}:")
         assert served.proc.stdout is not None
         assert served.proc.stdout.readline() == (
-            f"listening on every interface ({host}): from another machine, use this machine's name or "
+            f"listening on {which} ({host}): from another machine, use this machine's name or "
             f"address instead of {shown}\n"
         )
         done = run_connect(served.ws_url, "fay\n")

@@ -47,6 +47,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
 
+_EVERYWHERE_HELP = "0.0.0.0 for every IPv4 interface, :: for every IPv6 one"
+
 def _port(text: str) -> int:
     """A TCP port for ``--port``: 0..65535."""
     try:
@@ -77,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve the chat demo (page and WebSocket on one port)")
     serve.add_argument("--host", default=DEFAULT_HOST,
-                       help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 or :: for all of them)")
+                       help=f"address to listen on (default {DEFAULT_HOST}; {_EVERYWHERE_HELP})")
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT,
                        help=f"port (default {DEFAULT_PORT}; 0: any free one)")
     serve.add_argument("--tls-cert", metavar="FILE", help="certificate (PEM) to serve https/wss")
@@ -92,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a function of an importable module (the current directory included), "
                           "called with each new Connection like a \"connection\" listener")
     run.add_argument("--host", default=DEFAULT_HOST,
-                     help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 or :: for all of them)")
+                     help=f"address to listen on (default {DEFAULT_HOST}; {_EVERYWHERE_HELP})")
     run.add_argument("--port", type=_port, default=DEFAULT_PORT,
                      help=f"port (default {DEFAULT_PORT}; 0: any free one)")
     _scale_options(run)
@@ -243,7 +245,11 @@ def _print_ready(args: argparse.Namespace, port: int, what: str, secure: bool) -
         print(f"wsevents {what}{workers}: open {web}://{host}:{port}/ in a browser "
               f"(WebSocket endpoint {ws}://{host}:{port}/)", flush=True)
     if everywhere:
-        print(f"listening on every interface ({args.host}): from another machine, use this "
+        # asyncio makes a "::" socket IPv6-only: say so, or IPv4 clients would be refused unexplained.
+        which = "every interface"
+        if ":" in args.host:
+            which = "every IPv6 interface, not IPv4 (--host 0.0.0.0 for IPv4)"
+        print(f"listening on {which} ({args.host}): from another machine, use this "
               f"machine's name or address instead of {host}", flush=True)
 
 
