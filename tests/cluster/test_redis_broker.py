@@ -284,6 +284,38 @@ async def test_a_password_in_the_url_stays_out_of_logs_and_errors(
     assert "s3cret" not in caplog.text and "user:***@" in caplog.text and "password=***" in caplog.text
 
 
+async def test_a_room_name_that_is_not_utf8_fails_at_publish_not_in_the_broker(
+    redis_server: RedisServer, make_server: Any, until: Until
+) -> None:
+    # A lone surrogate (a name decoded with surrogateescape) used to end the write loop:
+    # nothing published afterwards reached the cluster, and nothing said so.
+    publisher = await make_server(broker=redis_server.url)
+    reader = await make_server(broker=redis_server.url)
+    await connected(until, publisher, reader)
+    near, far = await member(publisher, "bad\udcff"), await member(reader)
+    with pytest.raises(UnicodeEncodeError):
+        publisher.publish("bad\udcff", "x")
+    assert near.got == [] and broker_of(publisher).backlog == 0
+    publisher.publish("r", "still goes through")
+    await until(lambda: far.got == ["still goes through"], 10)
+
+
+async def test_a_broker_loop_that_fails_says_so_at_once(
+    redis_server: RedisServer, make_server: Any, until: Until, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await make_server(broker=redis_server.url)
+    await connected(until, server)
+    broker = broker_of(server)
+
+    async def broken(client: Any) -> int:
+        raise RuntimeError("a bug")
+
+    broker._add = broken  # type: ignore[method-assign]
+    server.publish("r", "x")
+    await until(lambda: "write loop failed" in caplog.text)
+    assert "a bug" in caplog.text and "no longer go through this process" in caplog.text
+
+
 def test_a_malformed_url_fails_at_create_server() -> None:
     with pytest.raises(ValueError):
         wsevents.create_server(broker="redis://host:notaport/0")

@@ -192,9 +192,21 @@ class RedisBroker(Broker):
         if self._backlog:
             self._wake.set()
         self._tasks = [
-            loop.create_task(self._read_loop(self._clients[0])),
-            loop.create_task(self._write_loop(self._clients[1])),
+            loop.create_task(self._read_loop(self._clients[0]), name="read loop"),
+            loop.create_task(self._write_loop(self._clients[1]), name="write loop"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._loop_ended)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        # A loop ends when the broker stops; a bug that ends it sooner must not pass unseen.
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "%r: %s failed: the cluster's messages no longer go through this process",
+                self,
+                task.get_name(),
+                exc_info=task.exception(),
+            )
 
     def _new_client(self) -> Redis:
         # No retries inside redis-py: a failure must reach the loops, which note the outage.

@@ -32,9 +32,16 @@ class Message:
 
 
 def encode(room: str | None, message: str | bytes | bytearray | memoryview, call: str) -> Message:
-    """The :class:`Message` for ``message``; ``TypeError`` for anything but text or bytes."""
-    if room is not None and not isinstance(room, str):
-        raise TypeError(f"a room is a str, not {type(room).__name__}")
+    """The :class:`Message` for ``message``; ``TypeError`` for anything but text or bytes.
+
+    ``UnicodeEncodeError`` (a ``ValueError``) for a room name or text that is not valid
+    Unicode (a lone surrogate).
+    """
+    if room is not None:
+        if not isinstance(room, str):
+            raise TypeError(f"a room is a str, not {type(room).__name__}")
+        # A broker sends the name as UTF-8: a lone surrogate must fail here, not in its loop.
+        room.encode("utf-8")
     if isinstance(message, str):
         return Message(room, Opcode.TEXT, message.encode("utf-8"))
     if isinstance(message, (bytes, bytearray, memoryview)):

@@ -711,6 +711,7 @@ class Server(EventEmitter):
         Raises:
             TypeError: ``room`` is not a str (None included), ``message``
                 neither text nor bytes, or ``exclude`` not connections.
+            UnicodeEncodeError: ``room`` or the text holds a lone surrogate.
             BrokerBacklogFull: as for :meth:`broadcast`.
         """
         if not isinstance(room, str):  # None especially: a Message without a room is a broadcast
