@@ -243,6 +243,20 @@ async def test_close_does_not_wait_out_the_flush_once_redis_is_found_down(
     assert "stops with 100 message(s) that never reached the cluster" in caplog.text
 
 
+async def test_a_message_published_right_after_listen_reaches_redis_before_close(
+    redis_server: RedisServer, make_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A one-shot script: Redis had not answered yet when the stop began, which skipped the flush
+    # (the message was lost, or sent but reported lost, depending on timing).
+    caplog.set_level(logging.WARNING, "wsevents")
+    server = await make_server(broker=redis_server.url)
+    assert not broker_of(server).connected
+    server.broadcast("deploy done")
+    await asyncio.wait_for(server.close(), 10)
+    assert stream_length(redis_server) == 1
+    assert "never reached the cluster" not in caplog.text
+
+
 async def test_close_is_prompt_when_redis_does_not_answer(make_server: Any, until: Until) -> None:
     # A hung Redis (or a network that drops packets): commands wait for redis-py's socket
     # timeout; the stop used to wait 5 s for them.
@@ -258,7 +272,8 @@ async def test_close_is_prompt_when_redis_does_not_answer(make_server: Any, unti
         server.publish("r", "never sent")
         await until(lambda: len(accepted) == 2)  # both loops wait for a reply that never comes
         assert "down" in repr(server.broker)  # in the stop's WARNING too: "up" until it had failed
-        await asyncio.wait_for(server.close(), 3)
+        # The flush waits FLUSH_TIMEOUT for a Redis that never said it is down; then 0.75 s at most.
+        await asyncio.wait_for(server.close(), redis_broker.FLUSH_TIMEOUT + 1.5)
         assert broker_of(server)._tasks == []
     finally:
         for writer in accepted:

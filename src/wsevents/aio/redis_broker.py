@@ -216,10 +216,6 @@ class RedisBroker(Broker):
 
     async def _stop(self) -> None:
         await self._flush_while_up(FLUSH_TIMEOUT)
-        if self._backlog:
-            logger.warning(
-                "%r stops with %d message(s) that never reached the cluster", self, len(self._backlog)
-            )
         # The loops end by themselves (an XREAD blocks BLOCK_MS at most), unless Redis does not
         # answer (hung, or a network that drops packets): then they are cancelled, not awaited
         # for redis-py's socket timeout.
@@ -233,17 +229,25 @@ class RedisBroker(Broker):
                 task.cancel()
             if late:
                 await asyncio.wait(late, timeout=STOP_MARGIN)
+        if self._backlog:  # counted once the write loop is over: it may have been adding some
+            logger.warning(
+                "%r stops with %d message(s) that never reached the cluster", self, len(self._backlog)
+            )
         clients, self._clients = self._clients, []
         for client in clients:
             await client.aclose()
 
     async def _flush_while_up(self, timeout: float) -> None:
-        """Wait for the backlog to reach Redis: not past ``timeout``, nor once Redis is lost."""
+        """Wait for the backlog to reach Redis: not past ``timeout``, nor once Redis is found down.
+
+        Also before Redis first answered: a server that publishes right after ``listen()`` and
+        closes (a one-shot script) gets its messages out.
+        """
         if self._flushed is None:
             return
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        while self._backlog and self.connected and (left := end - loop.time()) > 0:
+        while self._backlog and self._down_since is None and (left := end - loop.time()) > 0:
             self._flushed.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._flushed.wait(), left)
