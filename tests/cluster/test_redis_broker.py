@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -329,6 +330,42 @@ async def test_a_broker_loop_that_fails_says_so_at_once(
     server.publish("r", "x")
     await until(lambda: "write loop failed" in caplog.text)
     assert "a bug" in caplog.text and "no longer go through this process" in caplog.text
+
+
+async def test_a_long_batch_from_the_stream_lets_the_loop_run_meanwhile(
+    redis_server: RedisServer, make_server: Any, until: Until
+) -> None:
+    # Up to 1,000 entries were delivered in one step: to large rooms, seconds in which none of the
+    # process's connections ran (pings, their messages, the drain of their write buffers).
+    reader = await make_server(broker=redis_server.url)
+    await connected(until, reader)
+    broker = broker_of(reader)
+    ticks = 0
+    seen_at: list[int] = []
+
+    def slow_deliver(message: Any) -> int:
+        seen_at.append(ticks)
+        time.sleep(0.002)  # a fan-out to a large room
+        return 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    broker._deliver = slow_deliver  # type: ignore[method-assign]
+    running = asyncio.ensure_future(ticker())
+    try:
+        pipe = redis_server.client().pipeline(transaction=True)  # one XREAD gets them all
+        for n in range(1, 501):
+            pipe.xadd(broker.key, {b"o": b"another process", b"n": n, b"k": b"t", b"r": b"r", b"d": b"x"})
+        pipe.execute()
+        await until(lambda: len(seen_at) == 500, 20)
+    finally:
+        running.cancel()
+    # 1 s of delivering: the other tasks ran every YIELD_AFTER (20 ms) or so.
+    assert len(set(seen_at)) >= 10
 
 
 def test_a_malformed_url_fails_at_create_server() -> None:

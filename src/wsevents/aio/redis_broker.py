@@ -65,6 +65,8 @@ BATCH = 1000
 BLOCK_MS = 250
 #: Reconnection backoff: first and largest delay (seconds).
 BACKOFF = (0.05, 2.0)
+#: The longest the reader delivers without letting the loop run other tasks (seconds).
+YIELD_AFTER = 0.02
 #: How long a stop waits for the backlog to reach Redis (seconds).
 FLUSH_TIMEOUT = 2.0
 #: How long a stop waits, beyond an XREAD's block, for a command Redis does not answer (seconds).
@@ -384,13 +386,23 @@ class RedisBroker(Broker):
             self._back()
             delay = BACKOFF[0]
             for _key, entries in reply or ():
-                for entry_id, fields in entries:
-                    self._last_id = entry_id
-                    try:
-                        self._receive(fields)
-                    except Exception:
-                        # The loop must go on: one bad entry (not ours?) must not end the cluster's traffic.
-                        logger.exception("%r: cannot deliver stream entry %s", self, entry_id.decode())
+                await self._deliver_entries(entries)
+
+    async def _deliver_entries(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        loop = asyncio.get_running_loop()
+        since = loop.time()
+        for entry_id, fields in entries:
+            self._last_id = entry_id
+            try:
+                self._receive(fields)
+            except Exception:
+                # The loop must go on: one bad entry (not ours?) must not end the cluster's traffic.
+                logger.exception("%r: cannot deliver stream entry %s", self, entry_id.decode())
+            if loop.time() - since > YIELD_AFTER:
+                # A batch to large rooms can take seconds: let the connections of this process
+                # (pings, their own messages, the drain of their buffers) run meanwhile.
+                await asyncio.sleep(0)
+                since = loop.time()
 
     def _receive(self, fields: dict[bytes, bytes]) -> None:
         origin = fields.get(b"o")
