@@ -487,3 +487,17 @@ async def test_a_slow_member_in_another_process_does_not_hold_up_the_room(
     await until(lambda: len(steady.got) == len(messages), 10)
     assert steady.got == messages
     assert reader.stats["write_overflows"] == 1
+
+
+async def test_publishing_through_a_closed_servers_broker_is_refused_at_once(
+    redis_server: RedisServer, make_server: Any, until: Until
+) -> None:
+    # It used to be queued in the stopped broker, never sent; the error came only once the
+    # backlog was full, saying that Redis was unreachable.
+    server = await make_server(broker=redis_server.url)
+    await connected(until, server)
+    await asyncio.wait_for(server.close(), 5)
+    with pytest.raises(wsevents.InvalidState, match=r"no server of that broker is listening"):
+        server.publish("r", "late")
+    with pytest.raises(wsevents.InvalidState, match=r"between listen\(\) and close\(\)"):
+        server.broadcast("late")

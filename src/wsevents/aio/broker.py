@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InvalidState
 from . import runner
 from .rooms import Message
 
@@ -99,7 +100,14 @@ class Broker:
 
         Raises:
             BrokerBacklogFull: the cluster cannot take it now (nothing was delivered).
+            InvalidState: no server of this broker is listening (before ``listen()``
+                or after ``close()``): the broker is stopped and would only hoard it.
         """
+        if not self._servers:
+            raise InvalidState(
+                f"{source!r} cannot publish through its broker: no server of that broker is listening "
+                "(publish between listen() and close())"
+            )
         self._reserve(source)
         sent = 0
         if source not in self._servers:

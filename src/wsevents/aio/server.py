@@ -694,6 +694,8 @@ class Server(EventEmitter):
                 neither a connection nor an iterable of connections.
             wsevents.aio.broker.BrokerBacklogFull: (a ``ConnectionError``) the
                 broker is unreachable and its backlog is full; nobody got the message.
+            InvalidState: the server has a broker and is not listening (before
+                ``listen()`` or after ``close()``), so the broker is stopped.
         """
         return self._publish(rooms.encode(None, message, "broadcast"), exclude)
 
@@ -712,7 +714,7 @@ class Server(EventEmitter):
             TypeError: ``room`` is not a str (None included), ``message``
                 neither text nor bytes, or ``exclude`` not connections.
             UnicodeEncodeError: ``room`` or the text holds a lone surrogate.
-            BrokerBacklogFull: as for :meth:`broadcast`.
+            BrokerBacklogFull, InvalidState: as for :meth:`broadcast`.
         """
         if not isinstance(room, str):  # None especially: a Message without a room is a broadcast
             raise TypeError(f"a room is a str, not {type(room).__name__}")
