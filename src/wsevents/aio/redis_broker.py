@@ -71,6 +71,9 @@ YIELD_AFTER = 0.02
 FLUSH_TIMEOUT = 2.0
 #: How long a stop waits, beyond an XREAD's block, for a command Redis does not answer (seconds).
 STOP_MARGIN = 0.5
+#: How long the reader waits, beyond an XREAD's block, for Redis's answer before it takes Redis
+#: for unreachable (seconds): a connection that stopped carrying answers must not keep it silent.
+ANSWER_TIMEOUT = 5.0
 
 
 def _without_password(url: str) -> str:
@@ -187,7 +190,9 @@ class RedisBroker(Broker):
             self._backlog.clear()
             self._recent.clear()
         # A client (and connection pool) per loop: the reader's blocking XREAD never delays an XADD.
-        self._clients = [self._new_client(), self._new_client()]
+        # An XREAD is answered within its block, so the reader waits little longer; the writer's
+        # pipelines (up to BATCH entries of any size) get more time.
+        self._clients = [self._new_client(BLOCK_MS / 1000 + ANSWER_TIMEOUT), self._new_client(30.0)]
         self._running = True
         self._wake = asyncio.Event()
         self._flushed = asyncio.Event()
@@ -210,10 +215,13 @@ class RedisBroker(Broker):
                 exc_info=task.exception(),
             )
 
-    def _new_client(self) -> Redis:
+    def _new_client(self, answer_timeout: float) -> Redis:
         # No retries inside redis-py: a failure must reach the loops, which note the outage.
         return Redis.from_url(
-            self.url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5.0, socket_timeout=30.0
+            self.url,
+            retry=Retry(NoBackoff(), 0),
+            socket_connect_timeout=5.0,
+            socket_timeout=answer_timeout,
         )
 
     async def _stop(self) -> None:
