@@ -29,6 +29,8 @@ API_NAMES = [
     "InvalidState",
     "ConcurrencyError",
     "ConnectionClosed",
+    # The monitoring page's helper (issue 14): /metrics as an http_handler.
+    "metrics_handler",
 ]
 
 

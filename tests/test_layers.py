@@ -16,6 +16,7 @@ LAYERS = {
     "wsevents._types": 0,
     "wsevents._speedups": 0,
     "wsevents.protocol": 1,
+    "wsevents.metrics": 1,  # server.metrics: counting and the text exposition, no I/O
     "wsevents.aio": 2,
     "wsevents.sync": 2,  # the threaded I/O layer, beside aio (tests/sync checks it runs without asyncio)
     "wsevents.api": 3,

@@ -16,6 +16,7 @@ from .errors import (
     ProtocolError,
     WebSocketError,
 )
+from .metrics import metrics_handler
 from .protocol.closecodes import CloseCode
 from .workers import serve
 
@@ -38,6 +39,7 @@ __all__ = [
     "WebSocketError",
     "connect",
     "create_server",
+    "metrics_handler",
     "run",
     "serve",
     "set_binary_fragmentation",

@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", metavar="FILE", help="certificate (PEM) to serve https/wss")
     serve.add_argument("--tls-key", metavar="FILE", help="private key (PEM) of --tls-cert")
     serve.add_argument("--echo", action="store_true", help="run an echo server instead of the chat")
+    serve.add_argument("--metrics", action="store_true",
+                       help="also serve the server's metrics at /metrics (Prometheus text format)")
     _scale_options(serve)
     serve.add_argument("-v", "--verbose", action="store_true",
                        help="log every message, broadcast and close too (DEBUG)")
@@ -183,6 +185,8 @@ def serve(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         options.update(secure=True, certfile=args.tls_cert, keyfile=args.tls_key)
     make = make_echo_server if args.echo else make_chat_server
+    if args.metrics:
+        make = _with_metrics(make)
     what = "echo server" if args.echo else "chat"
     if args.workers > 1:
         try:  # here, before the workers start, as one process would
@@ -219,6 +223,17 @@ def serve(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_NETWORK
     return EXIT_OK
+
+
+def _with_metrics(make: Callable[..., wsevents.Server]) -> Callable[..., wsevents.Server]:
+    """``make`` whose server also answers ``GET /metrics`` with its metrics (``--metrics``)."""
+
+    def make_with_metrics(**options: Any) -> wsevents.Server:
+        server = make(**options)
+        server.options.http_handler = wsevents.metrics_handler(server, server.options.http_handler)
+        return server
+
+    return make_with_metrics
 
 
 def _broker_problem(url: str, cluster: str) -> str | None:

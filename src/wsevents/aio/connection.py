@@ -206,6 +206,8 @@ class Connection(EventEmitter, asyncio.Protocol):
         self._ka_sent = 0.0
         #: Round-trip time of the last keepalive ping, in seconds (0.0 until measured).
         self.latency = 0.0
+        # When the socket connected (server side): the handshake time histogram starts here.
+        self._made_at = 0.0
         if server is None:
             # A server-side connection holds the loop from connection_made on: after a
             # failed TLS handshake asyncio calls neither connection_made nor connection_lost.
@@ -316,6 +318,7 @@ class Connection(EventEmitter, asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)
         transport = self._transport
         if self.server is not None:
+            self._made_at = time.perf_counter()
             runner.hold(self._loop, self)
             self.server._connection_made(self)
         # A zero high-water mark makes pause_writing/resume_writing tell exactly
@@ -710,6 +713,8 @@ class Connection(EventEmitter, asyncio.Protocol):
             # Our keepalive's answer: measure, schedule the next one, tell nobody.
             self._ka_payload = None
             self.latency = time.perf_counter() - self._ka_sent
+            if self.server is not None:
+                self.server.metrics.keepalive_rtt_seconds.observe(self.latency)
             if self._ka_timer is not None:
                 self._ka_timer.cancel()
             interval = self._options.ping_interval
@@ -941,11 +946,14 @@ class Connection(EventEmitter, asyncio.Protocol):
         self.out_stream = stream
         return stream
 
-    def _send_prebuilt(self, frame: bytes) -> bool:
-        """Write an already serialised frame if a message may be sent now (for broadcasts)."""
+    def _send_prebuilt(self, frame: bytes, opcode: int = 2, size: int = 0) -> bool:
+        """Write an already serialised frame if a message may be sent now (for broadcasts).
+
+        ``opcode`` and ``size`` (the payload's length) count it in the metrics.
+        """
         if self._check_open() is not None or self.out_stream is not None or self._core is None:
             return False
-        self._core.send_prebuilt(frame)
+        self._core.send_prebuilt(frame, opcode, size)
         return True
 
     def _send_stream_frame(self, opcode: int, payload: bytes, fin: bool) -> Awaitable[None]:

@@ -89,7 +89,7 @@ def fan_out(conns: Iterable[Connection], message: Message, skip: Collection[Conn
         if frame is None:
             header, body = build_frame(message.opcode, message.payload)
             frame = header + body
-        if conn._send_prebuilt(frame):
+        if conn._send_prebuilt(frame, message.opcode, size):
             sent += 1
     return sent
 

@@ -6,11 +6,13 @@ import asyncio
 import inspect
 import logging
 import socket as _socket
+import time
 from collections.abc import Callable, Collection, Coroutine, Generator, Iterable
 from typing import Any
 
 from ..emitter import EventEmitter
 from ..errors import HandshakeError
+from ..metrics import ServerMetrics
 from ..protocol.core import ReadyState
 from ..protocol.deflate import server_accept
 from ..protocol.handshake import (
@@ -41,6 +43,8 @@ LINGER_SECONDS = 5.0
 def reject(conn: Connection, error: HandshakeError, headers: list[tuple[str, str]] | None = None) -> None:
     """Answer a failed upgrade request with ``error.status`` and close the socket (see :func:`respond`)."""
     logger.debug("rejecting handshake from %s: %s (%d)", conn.remote_address, error, error.status or 400)
+    if conn.server is not None:
+        conn.server.metrics._refuse(error.status or 400)
     respond(conn, error_response(error, headers))
 
 
@@ -254,10 +258,17 @@ class Server(EventEmitter):
             "write_overflows": 0,
             "keepalive_timeouts": 0,
         }
+        #: Counters, gauges and histograms of what this server did (a ``wsevents.metrics.ServerMetrics``):
+        #: ``render()`` is their Prometheus text exposition, ``register()`` adds them to prometheus_client.
+        self.metrics = ServerMetrics(self.stats, self._live_codecs, lambda: len(self._open))
         #: The broker that carries ``publish``/``broadcast`` to other servers (``broker`` option), or None.
         self.broker: Broker | None = make_broker(options.broker, options.cluster)
         self._rooms = rooms.Rooms()
         self._broker_stop: asyncio.Task[None] | None = None
+
+    def _live_codecs(self) -> list[tuple[Any, Any]]:
+        """The metrics' view of the connections that have not ended: ``(core, codec)``."""
+        return [(conn._core, conn.deflate) for conn in self._live]
 
     @property
     def socket(self) -> asyncio.Server | None:
@@ -783,10 +794,15 @@ class Server(EventEmitter):
     def _connection_opened(self, conn: Connection) -> None:
         self._admitting.discard(conn)
         self._open[conn] = None
+        metrics = self.metrics
+        metrics.connections_total += 1
+        metrics.handshake_seconds.observe(time.perf_counter() - conn._made_at)
         self._emit_safe("connection", conn)
 
     def _connection_closed(self, conn: Connection) -> None:
         """``conn`` ended: it leaves the sets; it calls ``_maybe_emit_close`` after its own "close"."""
+        if conn in self._live:
+            self.metrics._ended_connection(conn._core, conn.deflate)
         self._open.pop(conn, None)
         self._rooms.forget(conn)
         self._admitting.discard(conn)

@@ -36,10 +36,17 @@ from .frames import (
 )
 from .utf8 import InvalidUtf8, Utf8Decoder
 
-__all__ = ["ReadyState", "Handler", "WebSocketCore"]
+__all__ = ["ReadyState", "Handler", "WebSocketCore", "COUNT_FIELDS"]
 
 # Payloads up to this size are joined with their header into one write.
 _JOIN_LIMIT = 16384
+
+#: What ``WebSocketCore.counts`` holds, in order.
+COUNT_FIELDS = (
+    "text_in", "text_in_bytes", "binary_in", "binary_in_bytes",
+    "text_out", "text_out_bytes", "binary_out", "binary_out_bytes",
+)
+_TEXT_IN, _BINARY_IN, _TEXT_OUT, _BINARY_OUT = 0, 2, 4, 6
 
 
 class ReadyState(IntEnum):
@@ -121,6 +128,9 @@ class WebSocketCore:
         "_inflated",
         "_out_compressed",
         "_raised_at",
+        "counts",
+        "close_code_sent",
+        "close_code_received",
     )
 
     def __init__(
@@ -160,6 +170,12 @@ class WebSocketCore:
         self._out_compressed = False
         # Where parsing stopped when a handler raised (see _parse_view).
         self._raised_at = 0
+        #: Messages and payload bytes (uncompressed) by direction and kind, indexed by
+        #: :data:`COUNT_FIELDS`: plain list increments keep the metrics cheap per message.
+        self.counts = [0] * len(COUNT_FIELDS)
+        #: The code of the close frame sent / received (1005 for an empty one), once there was one.
+        self.close_code_sent: int | None = None
+        self.close_code_received: int | None = None
 
     # -- state ---------------------------------------------------------------
 
@@ -417,7 +433,9 @@ class WebSocketCore:
                 self._fail(exc)
                 return
             self._inflated += len(piece)
+        counts = self.counts
         if self._msg_opcode == Opcode.TEXT:
+            counts[_TEXT_IN + 1] += len(piece)
             if whole:
                 self._msg_opcode = 0
                 try:
@@ -425,6 +443,7 @@ class WebSocketCore:
                 except UnicodeDecodeError:
                     self._fail(ProtocolError("invalid UTF-8 in text message", 1007))
                     return
+                counts[_TEXT_IN] += 1
                 self._handler.on_text(text)
                 return
             decoder = self._decoder
@@ -448,10 +467,13 @@ class WebSocketCore:
                 self._msg_opcode = 0
                 text = "".join(parts)
                 parts.clear()
+                counts[_TEXT_IN] += 1
                 self._handler.on_text(text)
         else:
+            counts[_BINARY_IN + 1] += len(piece)
             if last:
                 self._msg_opcode = 0
+                counts[_BINARY_IN] += 1
             self._handler.on_binary_data(bytes(piece), last)
 
     def _control(self, opcode: int, payload: bytes) -> None:
@@ -467,6 +489,7 @@ class WebSocketCore:
             except ProtocolError as exc:
                 self._fail(exc)
                 return
+            self.close_code_received = code
             self._close_received = True
             self._reading = False
             if not self._close_sent:
@@ -523,11 +546,18 @@ class WebSocketCore:
     def send_text(self, text: str) -> None:
         """Send one whole text message (compressed when agreed and not under the threshold)."""
         self._check_can_send()
-        self._send_message(Opcode.TEXT, text.encode("utf-8"))
+        payload = text.encode("utf-8")
+        counts = self.counts
+        counts[_TEXT_OUT] += 1
+        counts[_TEXT_OUT + 1] += len(payload)
+        self._send_message(Opcode.TEXT, payload)
 
     def send_binary(self, data: bytes) -> None:
         """Send one whole binary message (compressed when agreed and not under the threshold)."""
         self._check_can_send()
+        counts = self.counts
+        counts[_BINARY_OUT] += 1
+        counts[_BINARY_OUT + 1] += len(data)
         self._send_message(Opcode.BINARY, data)
 
     def send_data_frame(self, opcode: int, data: bytes, fin: bool) -> None:
@@ -538,6 +568,11 @@ class WebSocketCore:
         peer can inflate it as it arrives.
         """
         self._check_can_send()
+        # A stream is binary (the only kind sent in frames): counted as one message at its end.
+        counts = self.counts
+        counts[_BINARY_OUT + 1] += len(data)
+        if fin:
+            counts[_BINARY_OUT] += 1
         deflate = self._deflate
         if opcode:
             self._out_compressed = deflate is not None and deflate.can_compress
@@ -547,9 +582,16 @@ class WebSocketCore:
         else:
             self._send(opcode, data, fin)
 
-    def send_prebuilt(self, frame: bytes) -> None:
-        """Send a whole frame serialised elsewhere (a broadcast encodes once for many peers)."""
+    def send_prebuilt(self, frame: bytes, opcode: int = Opcode.BINARY, size: int = 0) -> None:
+        """Send a whole frame serialised elsewhere (a broadcast encodes once for many peers).
+
+        ``opcode`` and ``size`` (the payload's length) only count it as a message.
+        """
         self._check_can_send()
+        index = _TEXT_OUT if opcode == Opcode.TEXT else _BINARY_OUT
+        counts = self.counts
+        counts[index] += 1
+        counts[index + 1] += size
         self._write(frame)
 
     def send_ping(self, payload: bytes = b"") -> None:
@@ -571,4 +613,5 @@ class WebSocketCore:
         if self._close_sent:
             return
         self._close_sent = True
+        self.close_code_sent = 1005 if code is None else code
         self._send(Opcode.CLOSE, build_close_payload(code, reason))

@@ -308,6 +308,10 @@ class PerMessageDeflate:
         "_mem_level",
         "_compressor",
         "_decompressor",
+        "raw_out",
+        "wire_out",
+        "wire_in",
+        "raw_in",
     )
 
     def __init__(
@@ -328,6 +332,11 @@ class PerMessageDeflate:
         self._mem_level = config.mem_level
         self._compressor: Any = None
         self._decompressor: Any = None
+        #: Bytes before and after deflate, sent (raw_out -> wire_out) and received (wire_in -> raw_in).
+        self.raw_out = 0
+        self.wire_out = 0
+        self.wire_in = 0
+        self.raw_in = 0
 
     @property
     def can_compress(self) -> bool:
@@ -347,6 +356,8 @@ class PerMessageDeflate:
                 out = out[:-4]
             if self.compress_no_context:
                 self._compressor = None
+        self.raw_out += len(data)
+        self.wire_out += len(out)
         return out
 
     def decompress(self, data: bytes | memoryview, fin: bool, max_size: int | None) -> bytes:
@@ -375,4 +386,6 @@ class PerMessageDeflate:
         except zlib.error as exc:
             self._decompressor = None
             raise ProtocolError(f"invalid compressed data: {exc}", 1007) from None
+        self.wire_in += len(data)
+        self.raw_in += len(out)
         return out

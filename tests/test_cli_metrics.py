@@ -1,0 +1,69 @@
+"""``wsevents serve --metrics``, in a subprocess: a short chat, then a scrape of ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+import select
+import signal
+import subprocess
+import sys
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+import wsevents
+
+CLI = [sys.executable, "-m", "wsevents"]
+
+
+def scrape(url: str) -> tuple[str, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.headers["Content-Type"], response.read().decode()
+
+
+async def chat(ws_url: str) -> None:
+    """alice and bob enter, alice says hello, both leave; bob reads everything to the end."""
+    alice = await asyncio.wait_for(wsevents.connect(ws_url), 5)
+    bob = await asyncio.wait_for(wsevents.connect(ws_url), 5)
+    await alice.send_text("alice")
+    assert await asyncio.wait_for(alice.recv(), 5) == "alice entered"
+    await bob.send_text("bob")
+    assert await asyncio.wait_for(bob.recv(), 5) == "bob entered"
+    await alice.send_text("hello")
+    assert await asyncio.wait_for(bob.recv(), 5) == "[alice] hello"
+    await asyncio.wait_for(alice.close(1000), 5)
+    assert await asyncio.wait_for(bob.recv(), 5) == "alice left"
+    await asyncio.wait_for(bob.close(1001), 5)
+
+
+def test_serve_metrics_after_a_chat() -> None:
+    proc = subprocess.Popen([*CLI, "serve", "--port", "0", "--metrics"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 15)
+        assert ready, "serve printed nothing"
+        banner = proc.stdout.readline()
+        http_url = banner.split("open ", 1)[1].split(" ", 1)[0]
+        ws_url = banner.rsplit("endpoint ", 1)[1].rstrip(")\n")
+        asyncio.run(chat(ws_url))
+        ctype, text = scrape(http_url.rstrip("/") + "/metrics")
+        # The page is still served next to it.
+        assert scrape(http_url)[0].startswith("text/html")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    assert ctype.startswith("text/plain; version=0.0.4")
+    found = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert found[("wsevents_connections_total", ())] == 2
+    assert found[("wsevents_connections_open", ())] == 0
+    assert found[("wsevents_messages_received_total", (("kind", "text"),))] == 3
+    # alice entered (1), bob entered (2), [alice] hello (2), alice left (1).
+    assert found[("wsevents_messages_sent_total", (("kind", "text"),))] == 6
+    assert found[("wsevents_close_codes_received_total", (("code", "1000"),))] == 1
+    assert found[("wsevents_close_codes_received_total", (("code", "1001"),))] == 1
+    assert found[("wsevents_handshake_seconds_count", ())] == 2
