@@ -87,6 +87,10 @@ OPTION_DOCS = {
     "an HTTP 4xx other than 408/429 at the handshake and your own `close()` end it too",
     "reconnect_queue": "messages held while disconnected and sent, in order, on the next connection; "
     "`0`: sends while disconnected raise `InvalidState`",
+    "proxy": "`True`: the environment's proxy (`https_proxy` for wss://, `http_proxy` for ws://, "
+    "`all_proxy`, `no_proxy`); a URL (`http://`, `https://`, `socks5://`, `socks5h://`, `socks4://`) "
+    "forces one; `None`: direct (docs/proxy.md)",
+    "max_redirects": "redirects (301/302/303/307/308) of the handshake followed; `0`: none",
 }
 
 

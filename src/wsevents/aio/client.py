@@ -6,10 +6,30 @@ import asyncio
 import logging
 import socket
 import ssl as _ssl
+import urllib.request
+from collections.abc import Awaitable
+from typing import cast
 
 from ..errors import HandshakeError
 from ..protocol.deflate import client_accept, client_offer
-from ..protocol.handshake import build_request, check_response, generate_key, parse_response
+from ..protocol.handshake import (
+    Response,
+    build_request,
+    check_response,
+    find_head_end,
+    generate_key,
+    parse_response,
+)
+from ..protocol.proxy import (
+    REDIRECT_STATUSES,
+    ProxyURL,
+    build_connect_request,
+    check_connect_response,
+    redirect_target,
+    same_origin,
+    select_proxy,
+    strip_credentials,
+)
 from ..protocol.url import WebSocketURL, client_headers, parse_url
 from . import runner
 from .connection import Connection, ReadyState
@@ -31,6 +51,9 @@ class ClientConnection(Connection):
         self._key = generate_key()
         self._opened: asyncio.Future[Connection] = loop.create_future()
         self._awaited = False
+        self._redirects = 0
+        # Set once a redirect left the first URL's origin: its credentials stay behind.
+        self._cross_origin = False
 
     def _made(self, transport: asyncio.BaseTransport) -> None:
         """Send the upgrade request (``connection_made`` turns an exception here into a failed connect)."""
@@ -43,7 +66,10 @@ class ClientConnection(Connection):
         assert isinstance(self._options, ClientOptions)
         config = self._options.deflate_config()
         offer = client_offer(config) if config is not None else None
-        headers = client_headers(self.url, self._options.header_items(), offer)
+        items = self._options.header_items()
+        if self._cross_origin:
+            items = strip_credentials(items)
+        headers = client_headers(self.url, items, offer)
         self._transport.write(
             build_request(self.url.host_header, self.url.path, self._key, self.protocols, headers)
         )
@@ -51,6 +77,8 @@ class ClientConnection(Connection):
     def _on_response(self, conn: Connection, head: bytes, leftover: bytes) -> None:
         try:
             response = parse_response(head, self._options.max_headers)
+            if response.status in REDIRECT_STATUSES and self._follow(response):
+                return
             self.headers = response.headers
             config = self._options.deflate_config()
             self.protocol = check_response(response, self._key, self.protocols, config is not None)
@@ -64,6 +92,35 @@ class ClientConnection(Connection):
         if not self._opened.done():
             self._opened.set_result(self)
         self._open(leftover)
+
+    def _follow(self, response: Response) -> bool:
+        """Reconnect to where a redirect leads; False when redirects are off.
+
+        Raises:
+            HandshakeError: too many redirects, or a target refused by :func:`redirect_target`.
+        """
+        assert isinstance(self._options, ClientOptions)
+        limit = self._options.max_redirects
+        if limit == 0:
+            return False
+        if self._redirects >= limit:
+            raise HandshakeError(f"too many redirects: more than max_redirects={limit}", response.status)
+        target = redirect_target(self.url, response)
+        self._redirects += 1
+        logger.info("redirect %d: %s%s -> %s%s", response.status, self.url.host_header, self.url.path,
+                    target.host_header, target.path)
+        if not same_origin(self.url, target):
+            self._cross_origin = True
+        # The old socket goes away without telling this connection, which lives on.
+        transport, self._transport = self._transport, None
+        self._cancel_timer()
+        self._on_head = self._on_response
+        if transport is not None:
+            transport.set_protocol(asyncio.Protocol())
+            transport.close()
+        self.url, self.path = target, target.path
+        self._loop.create_task(_connect(self, target, self._options, self._loop))
+        return True
 
     def _connect_failed(self, error: BaseException) -> None:
         failure = self._failed if isinstance(self._failed, HandshakeError) else error
@@ -113,28 +170,145 @@ async def _connect(
     host = options.host or url.host
     port = options.port or url.port
     context = _ssl_context(url, options)
+    proxy = _proxy(url, options)
     # A server of this loop may still be binding (listen() on a host name): as in Node,
     # a connect made right after listen() must find it listening.
     await runner.binds_settled(loop)
     try:
-        connect = loop.create_connection(
-            lambda: conn,
-            host,
-            port,
-            ssl=context,
-            server_hostname=url.host if context is not None else None,
-        )
+        connect: Awaitable[object]
+        if proxy is None:
+            connect = loop.create_connection(
+                lambda: conn,
+                host,
+                port,
+                ssl=context,
+                server_hostname=url.host if context is not None else None,
+            )
+        else:
+            connect = _through_proxy(conn, proxy, host, port, url, context, options, loop)
         if options.handshake_timeout is not None:
             await asyncio.wait_for(connect, options.handshake_timeout)
         else:
             await connect
     except asyncio.TimeoutError:
-        conn._failed = HandshakeError(f"timed out connecting to {host}:{port}")
+        via = f" through proxy {proxy}" if proxy is not None else ""
+        conn._failed = HandshakeError(f"timed out connecting to {host}:{port}{via}")
         conn._abort()
     except Exception as exc:
         logger.debug("connecting to %s:%s failed: %r", host, port, exc)
         if conn.transport is None:
+            if proxy is not None and isinstance(exc, OSError) and not isinstance(exc, _ssl.SSLError):
+                exc = _proxy_error(exc, proxy)
             conn.connection_lost(_explain(exc, host, context is not None))
+
+
+def _proxy(url: WebSocketURL, options: ClientOptions) -> ProxyURL | None:
+    """The proxy to go through: the ``proxy`` option's, the environment's (``True``), or None."""
+    return select_proxy(url, options.proxy, urllib.request.getproxies())
+
+
+def _proxy_error(exc: OSError, proxy: ProxyURL) -> OSError:
+    """The same kind of error, naming the proxy it came from."""
+    if isinstance(exc, socket.gaierror):
+        return exc
+    explained = type(exc)(exc.errno, f"cannot connect to proxy {proxy}: {exc.strerror or exc}")
+    explained.__cause__ = exc
+    return explained
+
+
+async def _through_proxy(
+    conn: ClientConnection,
+    proxy: ProxyURL,
+    host: str,
+    port: int,
+    url: WebSocketURL,
+    context: _ssl.SSLContext | None,
+    options: ClientOptions,
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """Open a tunnel to ``host:port`` through ``proxy``, then hand it (with TLS for wss://) to ``conn``."""
+    hostname = url.host if context is not None else None
+    if proxy.is_socks:
+        sock = await _socks_connect(proxy, host, port)
+        await loop.create_connection(lambda: conn, sock=sock, ssl=context, server_hostname=hostname)
+        return
+    tunnel = _Tunnel(build_connect_request(host, port, proxy.user_info), options.max_header_size, loop)
+    # An https:// proxy is checked like the server (the ssl option's CAs, or the system's).
+    proxy_context = (options.ssl or _ssl.create_default_context()) if proxy.scheme == "https" else None
+    transport, _ = await loop.create_connection(
+        lambda: tunnel,
+        proxy.host,
+        proxy.port,
+        ssl=proxy_context,
+        server_hostname=proxy.host if proxy_context is not None else None,
+    )
+    try:
+        head, leftover = await tunnel.answer
+        check_connect_response(parse_response(head, options.max_headers), proxy)
+        if context is not None:
+            tls = await loop.start_tls(transport, conn, context, server_hostname=hostname)
+            assert tls is not None
+            transport = tls
+        else:
+            transport.set_protocol(conn)
+    except BaseException:
+        transport.close()
+        raise
+    conn.connection_made(transport)
+    if leftover and context is None:
+        conn.data_received(leftover)
+
+
+async def _socks_connect(proxy: ProxyURL, host: str, port: int) -> socket.socket:
+    try:
+        from python_socks import ProxyError, ProxyType
+        from python_socks.async_.asyncio import Proxy
+    except ImportError:
+        raise ImportError(
+            f"the proxy {proxy} is a SOCKS proxy: install python-socks (the socks extra of wsevents)"
+        ) from None
+
+    kind = ProxyType.SOCKS5 if proxy.scheme.startswith("socks5") else ProxyType.SOCKS4
+    username, password = proxy.user_info or (None, None)
+    # socks5h and socks4a leave name resolution to the proxy.
+    rdns = proxy.scheme in ("socks5h", "socks4a")
+    try:
+        socks = Proxy.create(kind, proxy.host, proxy.port, username, password, rdns=rdns)
+        sock: socket.socket = await socks.connect(host, port)
+    except ProxyError as exc:
+        raise HandshakeError(f"proxy {proxy} refused the tunnel: {exc}") from exc
+    return sock
+
+
+class _Tunnel(asyncio.Protocol):
+    """Sends ``CONNECT`` and reads the proxy's answer head (``answer``: head and what followed it)."""
+
+    def __init__(self, request: bytes, max_size: int, loop: asyncio.AbstractEventLoop) -> None:
+        self._request = request
+        self._max_size = max_size
+        self._buffer = bytearray()
+        self.answer: asyncio.Future[tuple[bytes, bytes]] = loop.create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        cast(asyncio.Transport, transport).write(self._request)
+
+    def data_received(self, data: bytes) -> None:
+        if self.answer.done():
+            return
+        self._buffer += data
+        try:
+            end = find_head_end(self._buffer, self._max_size, response=True)
+        except HandshakeError as exc:
+            self.answer.set_exception(exc)
+            return
+        if end >= 0:
+            self.answer.set_result((bytes(self._buffer[:end]), bytes(self._buffer[end:])))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(
+                ConnectionResetError("the proxy closed the connection before answering CONNECT")
+            )
 
 
 # OpenSSL's reasons for a first answer that is not a TLS record (e.g. plain HTTP).

@@ -22,6 +22,7 @@ from typing import Any
 from ..protocol.closecodes import is_valid_wire_code
 from ..protocol.deflate import DeflateConfig
 from ..protocol.handshake import MAX_HEAD_SIZE, MAX_HEADERS, check_header_field, is_token
+from ..protocol.proxy import parse_proxy
 
 __all__ = ["DEFAULTS", "Defaults", "ServerOptions", "ClientOptions", "merge_options"]
 
@@ -211,10 +212,13 @@ class ClientOptions(_Common):
     reconnect_max_delay: float = 30.0
     reconnect_stop_codes: Iterable[int] = frozenset({1008})
     reconnect_queue: int = 0
+    proxy: str | bool | None = True
+    max_redirects: int = 10
 
     def __post_init__(self) -> None:
         self._check_common()
         self._check_reconnect()
+        self._check_proxy()
         self.protocols = _protocol_list("protocols", self.protocols)
         _check_headers(self.extra_headers)
         if self.ssl is not None and not isinstance(self.ssl, _ssl.SSLContext):
@@ -223,6 +227,15 @@ class ClientOptions(_Common):
             raise ValueError(f"host must be a non-empty str or None, not {self.host!r}")
         if self.port is not None:
             _port("port", self.port)
+
+    def _check_proxy(self) -> None:
+        if self.proxy is False:
+            self.proxy = None
+        if self.proxy is not None and self.proxy is not True:
+            parse_proxy(self.proxy)
+        redirects = self.max_redirects
+        if isinstance(redirects, bool) or not isinstance(redirects, int) or redirects < 0:
+            raise ValueError(f"max_redirects must be an int >= 0 (0 = do not follow), not {redirects!r}")
 
     def _check_reconnect(self) -> None:
         if not isinstance(self.reconnect, bool):

@@ -5,12 +5,23 @@ from __future__ import annotations
 import logging
 import socket
 import ssl as _ssl
+import urllib.request
 from typing import Any
 
 from ..aio.options import ClientOptions, merge_options
 from ..errors import HandshakeError
 from ..protocol.deflate import PerMessageDeflate, client_accept, client_offer
-from ..protocol.handshake import build_request, check_response, generate_key, parse_response
+from ..protocol.handshake import Response, build_request, check_response, generate_key, parse_response
+from ..protocol.proxy import (
+    REDIRECT_STATUSES,
+    ProxyURL,
+    build_connect_request,
+    check_connect_response,
+    redirect_target,
+    same_origin,
+    select_proxy,
+    strip_credentials,
+)
 from ..protocol.url import WebSocketURL, client_headers, parse_url
 from .connection import Connection
 from .handshake import Deadline, read_head
@@ -47,7 +58,10 @@ def connect(url: str, **options: Any) -> Connection:
     ``extra_headers``, ``compression``, ``ssl``, ``host``, ``port``,
     ``handshake_timeout``, ``close_timeout``, ``max_buffer_length``,
     ``ping_interval``, ``ping_timeout``, ``max_queue``, ``max_header_size``,
-    ``max_headers``, ...), checked before any I/O.
+    ``max_headers``, ``proxy``, ``max_redirects``, ...), checked before any I/O.
+    Like the asyncio client it goes through the environment's proxy
+    (``https_proxy``, ``http_proxy``, ``all_proxy``, ``no_proxy``) and
+    follows redirects of the handshake.
 
     Raises:
         TypeError, ValueError: an unknown option, a bad value, a malformed URL,
@@ -62,24 +76,102 @@ def connect(url: str, **options: Any) -> Connection:
     parsed = parse_url(url)
     if opts.ssl is not None and not parsed.secure:
         raise ValueError(f"an ssl context was given for {url!r}: use a wss:// URL for TLS")
+    deadline = Deadline(opts.handshake_timeout)
+    redirects, cross_origin = 0, False
+    while True:
+        answer = _attempt(parsed, opts, deadline, cross_origin)
+        if isinstance(answer, Connection):
+            return answer
+        # A redirect (only returned while max_redirects > 0).
+        if redirects >= opts.max_redirects:
+            limit = opts.max_redirects
+            raise HandshakeError(f"too many redirects: more than max_redirects={limit}", answer.status)
+        target = redirect_target(parsed, answer)
+        redirects += 1
+        cross_origin = cross_origin or not same_origin(parsed, target)
+        logger.info("redirect %d: %s%s -> %s%s", answer.status, parsed.host_header, parsed.path,
+                    target.host_header, target.path)
+        parsed = target
+
+
+def _attempt(
+    parsed: WebSocketURL, opts: ClientOptions, deadline: Deadline, cross_origin: bool
+) -> Connection | Response:
+    """One connection and handshake: the open connection, or the response of a redirect to follow."""
     host = opts.host or parsed.host
     port = opts.port or parsed.port
-    deadline = Deadline(opts.handshake_timeout)
+    proxy = None
     try:
-        sock = socket.create_connection((host, port), timeout=opts.handshake_timeout)
+        proxy = select_proxy(parsed, opts.proxy, urllib.request.getproxies())
+        if proxy is not None and proxy.scheme == "https" and parsed.secure:
+            # ssl.SSLSocket cannot carry a second TLS session.
+            raise HandshakeError(
+                f"wss:// through the https:// proxy {proxy} (TLS inside TLS) needs the asyncio client"
+            )
+        sock = _connect_tcp(host, port, proxy, opts, deadline)
     except TimeoutError:
-        raise HandshakeError(f"timed out connecting to {host}:{port}") from None
+        via = f" through proxy {proxy}" if proxy is not None else ""
+        raise HandshakeError(f"timed out connecting to {host}:{port}{via}") from None
     try:
         if parsed.secure:
             sock = _wrap_tls(sock, parsed, opts, deadline)
-        conn = _handshake(sock, parsed, opts, deadline)
+        answer = _handshake(sock, parsed, opts, deadline, cross_origin)
     except TimeoutError:
         sock.close()
         raise HandshakeError(f"timed out in the opening handshake with {host}:{port}") from None
     except BaseException:
         sock.close()
         raise
-    return conn
+    if isinstance(answer, Response):
+        sock.close()
+    return answer
+
+
+def _connect_tcp(
+    host: str, port: int, proxy: ProxyURL | None, opts: ClientOptions, deadline: Deadline
+) -> socket.socket:
+    """A socket to ``host:port``, directly or through a tunnel of ``proxy``."""
+    if proxy is None:
+        return socket.create_connection((host, port), timeout=opts.handshake_timeout)
+    if proxy.is_socks:
+        return _socks_connect(proxy, host, port, opts.handshake_timeout)
+    try:
+        sock = socket.create_connection((proxy.host, proxy.port), timeout=opts.handshake_timeout)
+    except OSError as exc:
+        if isinstance(exc, (TimeoutError, socket.gaierror)):
+            raise
+        raise type(exc)(exc.errno, f"cannot connect to proxy {proxy}: {exc.strerror or exc}") from exc
+    try:
+        if proxy.scheme == "https":
+            context = opts.ssl or _ssl.create_default_context()
+            sock = context.wrap_socket(sock, server_hostname=proxy.host)
+        deadline.apply(sock)
+        sock.sendall(build_connect_request(host, port, proxy.user_info))
+        head, _ = read_head(sock, deadline, opts.max_header_size, response=True)
+        check_connect_response(parse_response(head, opts.max_headers), proxy)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _socks_connect(proxy: ProxyURL, host: str, port: int, timeout: float | None) -> socket.socket:
+    try:
+        from python_socks import ProxyError, ProxyType
+        from python_socks.sync import Proxy
+    except ImportError:
+        raise ImportError(
+            f"the proxy {proxy} is a SOCKS proxy: install python-socks (the socks extra of wsevents)"
+        ) from None
+    kind = ProxyType.SOCKS5 if proxy.scheme.startswith("socks5") else ProxyType.SOCKS4
+    username, password = proxy.user_info or (None, None)
+    rdns = proxy.scheme in ("socks5h", "socks4a")
+    try:
+        socks = Proxy.create(kind, proxy.host, proxy.port, username, password, rdns=rdns)
+        sock: socket.socket = socks.connect(host, port, timeout=timeout)
+    except ProxyError as exc:
+        raise HandshakeError(f"proxy {proxy} refused the tunnel: {exc}") from exc
+    return sock
 
 
 def _wrap_tls(
@@ -97,15 +189,20 @@ def _wrap_tls(
     return tls
 
 
-def _handshake(sock: socket.socket, url: WebSocketURL, opts: ClientOptions, deadline: Deadline) -> Connection:
+def _handshake(
+    sock: socket.socket, url: WebSocketURL, opts: ClientOptions, deadline: Deadline, cross_origin: bool
+) -> Connection | Response:
     key = generate_key()
     config = opts.deflate_config()
     offer = client_offer(config) if config is not None else None
-    headers = client_headers(url, opts.header_items(), offer)
+    items = opts.header_items()
+    headers = client_headers(url, strip_credentials(items) if cross_origin else items, offer)
     deadline.apply(sock)
     sock.sendall(build_request(url.host_header, url.path, key, opts.protocols, headers))
     head, leftover = read_head(sock, deadline, opts.max_header_size, response=True)
     response = parse_response(head, opts.max_headers)
+    if response.status in REDIRECT_STATUSES and opts.max_redirects > 0:
+        return response
     protocol = check_response(response, key, list(opts.protocols), config is not None)
     deflate: PerMessageDeflate | None = None
     answer = response.headers.get("sec-websocket-extensions")
