@@ -26,8 +26,10 @@ ATTRIBUTE_DOCS = {
     "`secure`, `host`, `port`, `path` and `user_info` (from `ws://user:password@host/`, sent as Basic "
     "authorization, else `None`).",
     ("Server", "options"): "The options it was created with (a dataclass, defaults filled in).",
-    ("Server", "port"): "The port it listens on (useful after `listen(0)`), `None` before it listens.",
-    ("Server", "address"): "The address it listens on (the first socket's), `None` before it listens.",
+    ("Server", "port"): "The port it listens on (useful after `listen(0)`), `None` before it listens "
+    "and on a Unix socket.",
+    ("Server", "address"): "The address it listens on (the first socket's; the path for `listen(path=...)`), "
+    "`None` before it listens.",
     ("InStream", "limit"): "Bytes held unconsumed past which reading from the socket pauses, and the "
     "bound of `read()` (the connection's `max_buffer_length`).",
     ("OutStream", "fragment_size"): "Bytes held before a frame goes out (the connection's "
@@ -64,6 +66,8 @@ OPTION_DOCS = {
     "protocols": "subprotocols asked for, most preferred first",
     "host": "where to connect, instead of the URL's host",
     "port": "where to connect, instead of the URL's port",
+    "unix_path": "the Unix socket to connect to (the URL's host and path still make the request); "
+    "a `ws+unix:///path/to.sock:/resource` URL does the same",
     "max_buffer_length": "bound on each message assembled and on unconsumed data; 1009 past it "
     "(`None`: the module default, 2 MiB)",
     "binary_fragmentation": "minimum frame size of an `OutStream` (`None`: the module default, 512 KiB)",

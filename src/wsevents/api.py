@@ -97,13 +97,14 @@ def connect(
     callback: Callable[..., Any] | None = None,
     **kwargs: Any,
 ) -> Connection | ReconnectingConnection:
-    """A client :class:`Connection` to ``url`` (``ws://`` or ``wss://``).
+    """A client :class:`Connection` to ``url`` (``ws://`` or ``wss://``; ``ws+unix:///path/to.sock:/resource``
+    or ``wss+unix://`` for a Unix socket).
 
     It connects in the background; ``callback`` becomes a ``"connect"``
     listener. The connection is awaitable (``await connect(url)`` returns it
     once open and raises :class:`~wsevents.errors.HandshakeError` or the
     ``OSError`` on failure) and an async context manager that closes it.
-    Options: ``extra_headers``, ``protocols``, ``ssl``, ``host``, ``port``
+    Options: ``extra_headers``, ``protocols``, ``ssl``, ``host``, ``port``, ``unix_path``
     and the options common to both sides (see :func:`create_server`).
 
     With ``reconnect=True`` it returns a :class:`ReconnectingConnection`

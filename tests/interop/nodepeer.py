@@ -44,8 +44,12 @@ class NodePeer:
         deflate: bool = False,
         protocols: list[str] | None = None,
         port: int = 0,
+        unix: str | None = None,
     ) -> NodePeer:
-        """Start a peer; a server's ``port`` (``port``, or a free one) is known when this returns."""
+        """Start a peer; a server's ``port`` (``port``, or a free one) is known when this returns.
+
+        ``unix``: a server (``ws`` only) listens on that Unix socket instead.
+        """
         node = shutil.which("node")
         if node is None:
             raise RuntimeError("node is not installed: the interop tests need Node.js (see .ci/run)")
@@ -56,6 +60,8 @@ class NodePeer:
             args.append(url)
         if port:
             args += ["--port", str(port)]
+        if unix is not None:
+            args += ["--unix", unix]
         if protocols:
             args += ["--protocols", ",".join(protocols)]
         if echo:

@@ -34,6 +34,7 @@ from ..protocol.url import WebSocketURL, client_headers, parse_url
 from . import runner
 from .connection import Connection, ReadyState
 from .options import ClientOptions
+from .unix import unix_error, unix_url
 
 __all__ = ["ClientConnection", "WebSocketURL", "parse_url", "open_connection"]
 
@@ -156,7 +157,7 @@ def open_connection(
     Raises:
         ValueError: a malformed URL, or an ``ssl`` context for a ``ws://`` URL.
     """
-    parsed = parse_url(url)
+    parsed = unix_url(parse_url(url), options)
     if options.ssl is not None and not parsed.secure:
         raise ValueError(f"an ssl context was given for {url!r}: use a wss:// URL for TLS")
     conn = cls(parsed, options, loop)
@@ -164,9 +165,34 @@ def open_connection(
     return conn
 
 
+async def _connect_unix(
+    conn: ClientConnection, url: WebSocketURL, options: ClientOptions, loop: asyncio.AbstractEventLoop
+) -> None:
+    path = url.unix_path
+    assert path is not None
+    context = _ssl_context(url, options)
+    await runner.binds_settled(loop)
+    try:
+        connect = loop.create_unix_connection(
+            lambda: conn, path, ssl=context, server_hostname=url.host if context is not None else None
+        )
+        await asyncio.wait_for(connect, options.handshake_timeout)
+    except asyncio.TimeoutError:
+        conn._failed = HandshakeError(f"timed out connecting to the Unix socket {path}")
+        conn._abort()
+    except Exception as exc:
+        logger.debug("connecting to the Unix socket %s failed: %r", path, exc)
+        if conn.transport is None:
+            conn.connection_lost(unix_error(exc, path))
+
+
 async def _connect(
     conn: ClientConnection, url: WebSocketURL, options: ClientOptions, loop: asyncio.AbstractEventLoop
 ) -> None:
+    if url.unix_path is not None:
+        # No proxy: a Unix socket is on this machine.
+        await _connect_unix(conn, url, options, loop)
+        return
     host = options.host or url.host
     port = options.port or url.port
     context = _ssl_context(url, options)

@@ -207,6 +207,7 @@ class ClientOptions(_Common):
     ssl: _ssl.SSLContext | None = None
     host: str | None = None
     port: int | None = None
+    unix_path: str | None = None
     reconnect: bool = False
     reconnect_delay: float = 1.0
     reconnect_max_delay: float = 30.0
@@ -227,6 +228,9 @@ class ClientOptions(_Common):
             raise ValueError(f"host must be a non-empty str or None, not {self.host!r}")
         if self.port is not None:
             _port("port", self.port)
+        self.unix_path = _path("unix_path", self.unix_path)
+        if self.unix_path is not None and self.port is not None:
+            raise ValueError("port and unix_path exclude each other: a Unix socket has no port")
 
     def _check_proxy(self) -> None:
         if self.proxy is False:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 import socket as _socket
 import time
 from collections.abc import Callable, Collection, Coroutine, Generator, Iterable
@@ -28,6 +29,7 @@ from . import rooms, runner
 from .broker import Broker, make_broker
 from .connection import Connection
 from .options import ServerOptions
+from .unix import UnixFile, bind_unix
 
 __all__ = ["Server", "HttpRequest", "reject"]
 
@@ -192,6 +194,20 @@ def _bind_now(port: int, host: str | None) -> _socket.socket | None:
 _BACKLOG = 511
 
 
+def _unix_path(path: str | os.PathLike[str] | None, port: int, host: str | None) -> str | None:
+    """``listen()``'s ``path`` as a str (None: no Unix socket), refused with a port or a host."""
+    if path is None:
+        return None
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+    if port or host is not None:
+        raise ValueError("listen(path=...) takes no port or host: a Unix socket is named by its path alone")
+    unix_path = os.fspath(path)
+    if not unix_path:
+        raise ValueError("path must not be empty")
+    return unix_path
+
+
 def _bind_error(exc: OSError, sockaddr: Any) -> OSError:
     """The bind error with the address in its message, as asyncio words it."""
     reason = (exc.strerror or str(exc)).lower()
@@ -201,11 +217,14 @@ def _bind_error(exc: OSError, sockaddr: Any) -> OSError:
 class _Bind:
     """One ``listen()`` call until its socket serves (or fails, or ``close()`` calls it off)."""
 
-    __slots__ = ("port", "host", "fut", "sock", "error", "cancelled", "awaited", "started")
+    __slots__ = ("port", "host", "path", "fut", "sock", "error", "cancelled", "awaited", "started")
 
-    def __init__(self, port: int, host: str | None, fut: asyncio.Future[None]) -> None:
+    def __init__(
+        self, port: int, host: str | None, fut: asyncio.Future[None], path: str | None = None
+    ) -> None:
         self.port = port
         self.host = host
+        self.path = path
         self.fut = fut
         self.sock: _socket.socket | None = None
         self.error: OSError | None = None
@@ -215,6 +234,8 @@ class _Bind:
         self.started = False
 
     def describe(self) -> str:
+        if self.path is not None:
+            return f"listen(path={self.path!r})"
         host = "" if self.host is None else f", {self.host!r}"
         return f"listen({self.port}{host})"
 
@@ -252,6 +273,7 @@ class Server(EventEmitter):
         self._close_emitted = False
         self.port: int | None = None
         self.address: str | None = None
+        self._unix_file: UnixFile | None = None
         #: Counters of what the server refused or cut short, for monitoring.
         self.stats: dict[str, int] = {
             "rejected": 0,
@@ -291,8 +313,10 @@ class Server(EventEmitter):
         return self._ssl is not None
 
     def __repr__(self) -> str:
-        if self._bind is not None and self.port is None:
+        if self._bind is not None and self.address is None:
             return f"<Server {self._bind.describe()} binding>"
+        if self._unix_file is not None:
+            return f"<Server unix:{self.address} listening={self._listening}>"
         return f"<Server {self.address}:{self.port} listening={self._listening}>"
 
     # -- listen / close ----------------------------------------------------------
@@ -302,8 +326,16 @@ class Server(EventEmitter):
         port: int = 0,
         host: str | None = None,
         callback: Callable[[], Any] | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
     ) -> Server:
         """Start accepting on ``port`` (0: a free one) and ``host`` (None: every address, IPv4 and IPv6).
+
+        With ``path``, on that Unix socket instead (``address`` is the path,
+        ``port`` None), bound before ``listen`` returns; the file gets the
+        permissions the umask leaves and is removed by :meth:`close`. A socket
+        file left there by a server that is gone is replaced; a live one, or
+        another kind of file, is an ``OSError`` naming the path.
 
         With ``host`` None or an IP address the socket is bound before
         ``listen`` returns (``port`` is known and a client may connect at
@@ -320,6 +352,7 @@ class Server(EventEmitter):
             )
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int in 0..65535, not {port!r}")
+        unix_path = _unix_path(path, port, host)
         if callback is not None:
             self.once("listening", callback)
         self._closing = False
@@ -327,12 +360,17 @@ class Server(EventEmitter):
         self._hold()
         fut: asyncio.Future[None] = self._loop.create_future()
         self._op = fut
-        bind = self._bind = _Bind(port, host, fut)
+        bind = self._bind = _Bind(port, host, fut, unix_path)
         try:
-            bind.sock = _bind_now(port, host)
+            if unix_path is not None:
+                bind.sock, self._unix_file = bind_unix(unix_path, _BACKLOG)
+            else:
+                bind.sock = _bind_now(port, host)
         except OSError as exc:
             bind.error = exc
-        if bind.sock is not None:
+        if bind.sock is not None and unix_path is not None:
+            self.address, self.port = unix_path, None
+        elif bind.sock is not None:
             self.address, self.port = bind.sock.getsockname()[:2]
         elif bind.error is None:
             runner.binding(self._loop, fut)
@@ -370,6 +408,7 @@ class Server(EventEmitter):
             self._bind = None
             if bind.sock is not None:
                 bind.sock.close()
+            self._remove_unix_file()
             self._release()
             raise
         self._bind = None
@@ -383,10 +422,13 @@ class Server(EventEmitter):
         self._listening = True
         if self.broker is not None:
             self.broker.attach(self)
-        sockname = server.sockets[0].getsockname()
-        self.address, self.port = sockname[0], sockname[1]
         _resolve(bind.fut)
-        logger.info("listening on %s port %d", self.address, self.port)
+        if bind.path is not None:
+            logger.info("listening on the Unix socket %s", self.address)
+        else:
+            sockname = server.sockets[0].getsockname()
+            self.address, self.port = sockname[0], sockname[1]
+            logger.info("listening on %s port %d", self.address, self.port)
         self._emit_safe("listening")
 
     async def _serve(self, bind: _Bind) -> asyncio.Server | None:
@@ -396,6 +438,10 @@ class Server(EventEmitter):
         if bind.cancelled:
             return None
         bind.started = True
+        if bind.path is not None and bind.sock is not None:
+            return await self._loop.create_unix_server(
+                self._make_connection, sock=bind.sock, ssl=self._ssl, backlog=_BACKLOG
+            )
         if bind.sock is not None:
             return await self._loop.create_server(
                 self._make_connection, sock=bind.sock, ssl=self._ssl, backlog=_BACKLOG
@@ -413,6 +459,7 @@ class Server(EventEmitter):
         """The bind failed: ``"error"`` if anyone listens, else the awaiter, else ``run()`` raises it."""
         if bind.sock is not None:
             bind.sock.close()
+        self._remove_unix_file()
         if bind.cancelled:
             self._bind_settled(bind)
             return
@@ -487,6 +534,7 @@ class Server(EventEmitter):
             self._server.close()
             self._server = None
             logger.info("stopped listening on %s port %s", self.address, self.port)
+        self._remove_unix_file()
         if self._listening:
             self._listening = False
             self._release()
@@ -494,6 +542,11 @@ class Server(EventEmitter):
             self._lingering = self._loop.call_later(self.options.close_timeout, self._report_lingering)
         self._maybe_emit_close()
         return self
+
+    def _remove_unix_file(self) -> None:
+        if self._unix_file is not None:
+            self._unix_file.remove()
+            self._unix_file = None
 
     def _report_lingering(self) -> None:
         """``close()`` waits for connections the application has not closed: say which."""

@@ -14,13 +14,15 @@ __all__ = ["WebSocketURL", "parse_url", "client_headers"]
 
 @dataclass(frozen=True)
 class WebSocketURL:
-    """A parsed ``ws://`` or ``wss://`` URL."""
+    """A parsed ``ws://`` or ``wss://`` URL (or ``ws+unix://``/``wss+unix://``: ``unix_path`` set)."""
 
     secure: bool
     host: str
     port: int
     path: str
     user_info: tuple[str, str] | None = None
+    #: The Unix socket to connect to instead of ``host``:``port`` (which still make the ``Host`` header).
+    unix_path: str | None = None
 
     @property
     def host_header(self) -> str:
@@ -36,12 +38,18 @@ def parse_url(url: str) -> WebSocketURL:
     A host name outside ASCII is sent in its IDNA form, and characters
     outside ASCII in the path are percent-encoded (as browsers do).
 
+    A ``ws+unix:///path/to.sock:/resource`` URL (the form of Node's ``ws``
+    package; ``wss+unix://`` for TLS) names a Unix socket, then ``:`` and the
+    request path (``/`` when left out); its ``Host`` header is ``localhost``.
+
     Raises:
         ValueError: naming what is wrong (not a str, scheme other than
-            ``ws``/``wss``, no host, bad port, a fragment).
+            ``ws``/``wss``/``ws+unix``/``wss+unix``, no host, bad port, a fragment).
     """
     if not isinstance(url, str):
         raise ValueError(f"URL must be a str, not {type(url).__name__}")
+    if url[:9].lower() in ("ws+unix:/", "wss+unix:"):
+        return _parse_unix_url(url)
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -80,6 +88,32 @@ def parse_url(url: str) -> WebSocketURL:
 
 
 _PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
+
+
+def _parse_unix_url(url: str) -> WebSocketURL:
+    """``ws+unix:///path/to.sock:/resource`` (or ``wss+unix:``): the socket path, ``:``, the request path."""
+    parts = urlsplit(url)
+    if parts.netloc:
+        raise ValueError(
+            f"invalid WebSocket URL {url!r}: a {parts.scheme}:// URL takes no host "
+            f"(write {parts.scheme}:///path/to.sock:/resource)"
+        )
+    if parts.fragment or url.endswith("#"):
+        raise ValueError(f"invalid WebSocket URL {url!r}: fragments are not allowed")
+    sock_path, _, path = parts.path.partition(":")
+    if not sock_path:
+        raise ValueError(f"invalid WebSocket URL {url!r}: no socket path")
+    path = path or "/"
+    if not path.startswith("/"):
+        raise ValueError(f"invalid WebSocket URL {url!r}: the request path after ':' must start with '/'")
+    if parts.query:
+        path += "?" + parts.query
+    if any(c in path for c in " \r\n"):
+        raise ValueError(f"invalid WebSocket URL {url!r}: whitespace in the path")
+    secure = parts.scheme.lower() == "wss+unix"
+    # Host "localhost" as the ws package sends: the socket path means nothing to a server's routing.
+    path = quote(path, safe=_PRINTABLE_ASCII)
+    return WebSocketURL(secure, "localhost", 443 if secure else 80, path, None, unquote(sock_path))
 
 
 def client_headers(

@@ -9,6 +9,7 @@ import urllib.request
 from typing import Any
 
 from ..aio.options import ClientOptions, merge_options
+from ..aio.unix import unix_error, unix_url
 from ..errors import HandshakeError
 from ..protocol.deflate import PerMessageDeflate, client_accept, client_offer
 from ..protocol.handshake import Response, build_request, check_response, generate_key, parse_response
@@ -54,8 +55,9 @@ def _refuse_async_only(options: dict[str, Any]) -> None:
 def connect(url: str, **options: Any) -> Connection:
     """Open a WebSocket connection to ``url`` (``ws://`` or ``wss://``) and return it once open.
 
-    Takes the options of :func:`wsevents.connect` (``protocols``,
-    ``extra_headers``, ``compression``, ``ssl``, ``host``, ``port``,
+    ``ws+unix:///path/to.sock:/resource`` (or the ``unix_path`` option)
+    connects to a Unix socket. Takes the options of :func:`wsevents.connect`
+    (``protocols``, ``extra_headers``, ``compression``, ``ssl``, ``host``, ``port``, ``unix_path``,
     ``handshake_timeout``, ``close_timeout``, ``max_buffer_length``,
     ``ping_interval``, ``ping_timeout``, ``max_queue``, ``max_header_size``,
     ``max_headers``, ``proxy``, ``max_redirects``, ...), checked before any I/O.
@@ -73,7 +75,7 @@ def connect(url: str, **options: Any) -> Connection:
     """
     _refuse_async_only(options)
     opts: ClientOptions = merge_options(ClientOptions, None, options)
-    parsed = parse_url(url)
+    parsed = unix_url(parse_url(url), opts)
     if opts.ssl is not None and not parsed.secure:
         raise ValueError(f"an ssl context was given for {url!r}: use a wss:// URL for TLS")
     deadline = Deadline(opts.handshake_timeout)
@@ -102,16 +104,19 @@ def _attempt(
     port = opts.port or parsed.port
     proxy = None
     try:
-        proxy = select_proxy(parsed, opts.proxy, urllib.request.getproxies())
-        if proxy is not None and proxy.scheme == "https" and parsed.secure:
-            # ssl.SSLSocket cannot carry a second TLS session.
-            raise HandshakeError(
-                f"wss:// through the https:// proxy {proxy} (TLS inside TLS) needs the asyncio client"
-            )
-        sock = _connect_tcp(host, port, proxy, opts, deadline)
+        if parsed.unix_path is not None:
+            sock = _connect_unix(parsed.unix_path, opts.handshake_timeout)
+        else:
+            proxy = select_proxy(parsed, opts.proxy, urllib.request.getproxies())
+            if proxy is not None and proxy.scheme == "https" and parsed.secure:
+                # ssl.SSLSocket cannot carry a second TLS session.
+                raise HandshakeError(
+                    f"wss:// through the https:// proxy {proxy} (TLS inside TLS) needs the asyncio client"
+                )
+            sock = _connect_tcp(host, port, proxy, opts, deadline)
     except TimeoutError:
         via = f" through proxy {proxy}" if proxy is not None else ""
-        raise HandshakeError(f"timed out connecting to {host}:{port}{via}") from None
+        raise HandshakeError(f"timed out connecting to {parsed.unix_path or f'{host}:{port}'}{via}") from None
     try:
         if parsed.secure:
             sock = _wrap_tls(sock, parsed, opts, deadline)
@@ -171,6 +176,19 @@ def _socks_connect(proxy: ProxyURL, host: str, port: int, timeout: float | None)
         sock: socket.socket = socks.connect(host, port, timeout=timeout)
     except ProxyError as exc:
         raise HandshakeError(f"proxy {proxy} refused the tunnel: {exc}") from exc
+    return sock
+
+
+def _connect_unix(path: str, timeout: float | None) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+    except OSError as exc:
+        sock.close()
+        if isinstance(exc, TimeoutError):
+            raise
+        raise unix_error(exc, path) from exc
     return sock
 
 

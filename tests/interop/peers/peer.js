@@ -1,10 +1,11 @@
 // A scriptable WebSocket peer for wsevents' interop tests, built on a real Node library
 // (npm `ws` or `nodejs-websocket`, versions pinned in ../package-lock.json).
 //
-//   node peer.js server <ws|nodejs-websocket> [--port N] [--protocols a,b] [--echo] [--deflate] [--verbose]
+//   node peer.js server <ws|nodejs-websocket> [--port N | --unix PATH] [--protocols a,b] [--echo] [--deflate] [--verbose]
 //   node peer.js client <ws|nodejs-websocket> <url> [--protocols a,b] [--echo] [--deflate] [--verbose]
 //
-// A server listens on 127.0.0.1, port 0 (or --port N), and handles one connection at a time: commands act on
+// A server listens on 127.0.0.1, port 0 (or --port N; or, ws only, on the Unix socket --unix PATH
+// through an http.Server, port 0 in "listening"), and handles one connection at a time: commands act on
 // the most recent one. With --protocols it accepts the client's most preferred protocol that is
 // in the list (nodejs-websocket: validProtocols; ws: handleProtocols). Without --protocols each
 // library does what it does by default: nodejs-websocket agrees on none, ws on the client's first.
@@ -46,10 +47,11 @@ const crypto = require('crypto')
 const readline = require('readline')
 
 const [role, lib, ...rest] = process.argv.slice(2)
-const flags = { protocols: null, echo: false, deflate: false, verbose: false, url: null, port: 0 }
+const flags = { protocols: null, echo: false, deflate: false, verbose: false, url: null, port: 0, unix: null }
 for (let i = 0; i < rest.length; i++) {
   if (rest[i] === '--protocols') flags.protocols = (rest[++i] || '').split(',').filter((p) => p)
   else if (rest[i] === '--port') flags.port = Number(rest[++i])
+  else if (rest[i] === '--unix') flags.unix = rest[++i]
   else if (rest[i] === '--echo') flags.echo = true
   else if (rest[i] === '--deflate') flags.deflate = true
   else if (rest[i] === '--verbose') flags.verbose = true
@@ -69,6 +71,12 @@ function errorText (err) { return String((err && err.message) || err) }
 function pickProtocol (offered) {
   for (const p of offered) if (flags.protocols.includes(p)) return p
   return null
+}
+// The request path of the client's URL (ws+unix:///path/to.sock:/resource names it after the ':').
+function urlPath (url) {
+  const u = new URL(url)
+  const path = u.protocol.endsWith('+unix:') ? (u.pathname.split(':')[1] || '/') : u.pathname
+  return path + u.search
 }
 function watchSocket (socket) {
   if (!flags.verbose || !socket) return
@@ -108,7 +116,7 @@ function wrapWs (ws, req) {
     out({
       event: 'connect',
       protocol: ws.protocol || null,
-      path: req ? req.url : new URL(flags.url).pathname + new URL(flags.url).search,
+      path: req ? req.url : urlPath(flags.url),
       headers: req ? req.headers : responseHeaders,
       extensions: ws.extensions || ''
     })
@@ -184,8 +192,16 @@ function start () {
     if (role === 'server') {
       const options = { host: '127.0.0.1', port: flags.port, perMessageDeflate: flags.deflate }
       if (flags.protocols) options.handleProtocols = (offered) => pickProtocol(offered) || false
+      let http = null
+      if (flags.unix) {
+        http = require('http').createServer()
+        delete options.host
+        delete options.port
+        options.server = http
+      }
       const wss = new WebSocketServer(options)
-      wss.on('listening', () => out({ event: 'listening', port: wss.address().port }))
+      if (http) http.listen(flags.unix, () => out({ event: 'listening', port: 0, path: flags.unix }))
+      else wss.on('listening', () => out({ event: 'listening', port: wss.address().port }))
       wss.on('connection', (ws, req) => { conn = wrapWs(ws, req) })
       wss.on('error', (err) => out({ event: 'error', message: errorText(err) }))
     } else {
@@ -195,6 +211,7 @@ function start () {
   } else if (lib === 'nodejs-websocket') {
     const nws = require('nodejs-websocket')
     if (flags.deflate) fail('nodejs-websocket has no permessage-deflate')
+    if (flags.unix) fail('--unix: only with ws')
     if (role === 'server') {
       const options = {}
       if (flags.protocols) options.validProtocols = flags.protocols
