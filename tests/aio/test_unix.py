@@ -18,6 +18,7 @@ import trustme
 import wsevents
 import wsevents.sync
 from helpers import attach_echo, close_event
+from wsevents.protocol.url import parse_url
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -240,3 +241,34 @@ def test_the_sync_client_names_a_missing_socket(sock_path: str) -> None:
     with pytest.raises(FileNotFoundError) as info:
         wsevents.sync.connect("ws://localhost/", unix_path=sock_path)
     assert info.value.filename == sock_path
+
+
+@pytest.mark.parametrize(
+    ("url", "secure", "socket_path", "path"),
+    [
+        ("ws+unix:///run/app.sock:/chat?room=1", False, "/run/app.sock", "/chat?room=1"),
+        ("ws+unix:///run/app.sock", False, "/run/app.sock", "/"),
+        ("WSS+UNIX:///run/app.sock:/", True, "/run/app.sock", "/"),
+        ("ws+unix:///run/my%20app.sock:/é", False, "/run/my app.sock", "/%C3%A9"),
+    ],
+)
+def test_ws_unix_urls_are_parsed_as_the_ws_package_does(
+    url: str, secure: bool, socket_path: str, path: str
+) -> None:
+    parsed = parse_url(url)
+    assert (parsed.secure, parsed.unix_path, parsed.path) == (secure, socket_path, path)
+    assert parsed.host_header == "localhost"
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("ws+unix://host/run/app.sock", "takes no host"),
+        ("ws+unix://", "no socket path"),
+        ("ws+unix:///run/app.sock:chat", "must start with '/'"),
+        ("ws+unix:///run/app.sock:/#top", "fragments are not allowed"),
+    ],
+)
+def test_malformed_ws_unix_urls_say_what_is_wrong(url: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        parse_url(url)
