@@ -1,5 +1,6 @@
-"""A reader whose connection to Redis stops carrying data without being closed (packets dropped,
-a half-open connection): it must say so within seconds and resume, not wait in silence."""
+"""Silences between a process and Redis: a reader whose connection stops carrying data without
+being closed (packets dropped, a half-open connection) must say so within seconds and resume, and
+a publisher's first message must not wait for a connection's handshake."""
 
 from __future__ import annotations
 
@@ -21,10 +22,14 @@ Until = Callable[..., Awaitable[None]]
 
 
 class StallingRelay:
-    """A TCP relay to Redis; ``stall()`` stops carrying bytes (connections stay open) until ``resume()``."""
+    """A TCP relay to Redis; ``stall()`` stops carrying bytes (connections stay open) until ``resume()``.
 
-    def __init__(self, target_port: int) -> None:
+    ``latency``: how long each chunk from Redis takes to arrive (a slow link, or a busy process).
+    """
+
+    def __init__(self, target_port: int, latency: float = 0.0) -> None:
         self.target_port = target_port
+        self.latency = latency
         self.port = 0
         self.flowing = asyncio.Event()
         self.flowing.set()
@@ -61,15 +66,19 @@ class StallingRelay:
             return
         self._writers.update((writer, up_writer))
         try:
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer, self.latency))
         finally:
             for w in (writer, up_writer):
                 self._writers.discard(w)
                 w.transport.abort()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency: float = 0.0
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if latency:
+                    await asyncio.sleep(latency)
                 await self.flowing.wait()
                 writer.write(data)
                 await writer.drain()
@@ -113,6 +122,32 @@ async def test_a_reader_whose_connection_stops_answering_says_so_and_resumes(
         await until(lambda: far.got == ["before", "during"], 15)
         await until(lambda: broker_of(reader).connected)
         assert reader.stats["broker_gaps"] == 0
+    finally:
+        with contextlib.suppress(OSError):
+            await relay.close()
+
+
+async def test_a_publishers_first_message_waits_one_round_trip_not_a_handshake(
+    redis_server: RedisServer, make_server: Any, until: Until
+) -> None:
+    # The writer used to connect at the first publish: the handshake's round trips (and a check of
+    # Redis's instance) came first. In a process busy delivering its own publishes to a large room,
+    # each round trip waited for the loop, and the other processes got nothing for 30 s.
+    latency = 0.4
+    relay = StallingRelay(redis_server.port, latency)
+    await relay.start()
+    try:
+        publisher = await make_server(broker=relay.url)
+        reader = await make_server(broker=redis_server.url)
+        # The publisher's reader needs a round trip more than its writer's connection and check.
+        await until(lambda: broker_of(publisher).connected and broker_of(reader).connected, 20)
+        far = await member(reader)
+        loop = asyncio.get_running_loop()
+        sent_at = loop.time()
+        publisher.publish("r", "first")
+        await until(lambda: far.got == ["first"], 10)
+        # One round trip to Redis (XADD); a handshake first would take several.
+        assert loop.time() - sent_at < 3 * latency
     finally:
         with contextlib.suppress(OSError):
             await relay.close()

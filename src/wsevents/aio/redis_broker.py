@@ -326,6 +326,15 @@ class RedisBroker(Broker):
     async def _write_loop(self, client: Redis) -> None:
         assert self._wake is not None and self._flushed is not None
         delay = BACKOFF[0]
+        # Connected before the first publish: a process busy delivering its own publishes may
+        # spare one round trip per batch, not the several of a connection's handshake and check
+        # (a large room's first messages then reached no other process for 30 s).
+        try:
+            await self._check_instance(client)
+        except _DOWN as exc:
+            self._lost(exc)  # retried below once there is something to add
+        else:
+            self._back()
         while self._running:
             if not self._backlog:
                 self._flushed.set()
