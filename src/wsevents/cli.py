@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"address to listen on (default {DEFAULT_HOST}; {_EVERYWHERE_HELP})")
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT,
                        help=f"port (default {DEFAULT_PORT}; 0: any free one)")
+    serve.add_argument("--unix", metavar="PATH",
+                       help="listen on this Unix socket instead of --host/--port (one process; "
+                       "clients connect to ws+unix://PATH:/)")
     serve.add_argument("--tls-cert", metavar="FILE", help="certificate (PEM) to serve https/wss")
     serve.add_argument("--tls-key", metavar="FILE", help="private key (PEM) of --tls-cert")
     serve.add_argument("--echo", action="store_true", help="run an echo server instead of the chat")
@@ -188,6 +191,9 @@ def serve(args: argparse.Namespace) -> int:
     if args.metrics:
         make = _with_metrics(make)
     what = "echo server" if args.echo else "chat"
+    if args.unix is not None and args.workers > 1:
+        print("wsevents: --unix serves from one process: drop --workers", file=sys.stderr)
+        return EXIT_USAGE
     if args.workers > 1:
         try:  # here, before the workers start, as one process would
             if args.tls_cert:
@@ -205,11 +211,19 @@ def serve(args: argparse.Namespace) -> int:
     failed: list[BaseException] = []
 
     def ready() -> None:
-        _print_ready(args, server.port or 0, what, "secure" in options)
+        if args.unix is not None:
+            ws = "wss+unix" if "secure" in options else "ws+unix"
+            print(f"wsevents {what}: listening on the Unix socket {args.unix} "
+                  f"(WebSocket endpoint {ws}://{args.unix}:/)", flush=True)
+        else:
+            _print_ready(args, server.port or 0, what, "secure" in options)
 
     server.on("error", failed.append)
     try:
-        server.listen(args.port, args.host, ready)
+        if args.unix is not None:
+            server.listen(callback=ready, path=args.unix)
+        else:
+            server.listen(args.port, args.host, ready)
     except ValueError as exc:  # an argument the server refuses (argparse checked the port)
         print(f"wsevents: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -219,8 +233,14 @@ def serve(args: argparse.Namespace) -> int:
         if exc not in failed:
             failed.append(exc)
     if failed:
-        print(f"wsevents: cannot listen on {args.host} port {args.port}: {_why(failed[0])}",
-              file=sys.stderr)
+        if args.unix is not None:
+            # _why()'s hints are about ports; the error itself names what is at the path.
+            error = failed[0]
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            print(f"wsevents: cannot listen on the Unix socket {args.unix}: {reason}", file=sys.stderr)
+        else:
+            print(f"wsevents: cannot listen on {args.host} port {args.port}: {_why(failed[0])}",
+                  file=sys.stderr)
         return EXIT_NETWORK
     return EXIT_OK
 
