@@ -290,16 +290,10 @@ async def _socks_connect(proxy: ProxyURL, host: str, port: int) -> socket.socket
         from python_socks import ProxyError, ProxyType
         from python_socks.async_.asyncio import Proxy
     except ImportError:
-        raise ImportError(
-            f"the proxy {proxy} is a SOCKS proxy: install python-socks (the socks extra of wsevents)"
-        ) from None
+        raise proxy.socks_missing() from None
 
-    kind = ProxyType.SOCKS5 if proxy.scheme.startswith("socks5") else ProxyType.SOCKS4
-    username, password = proxy.user_info or (None, None)
-    # socks5h and socks4a leave name resolution to the proxy.
-    rdns = proxy.scheme in ("socks5h", "socks4a")
     try:
-        socks = Proxy.create(kind, proxy.host, proxy.port, username, password, rdns=rdns)
+        socks = Proxy.create(ProxyType[proxy.socks_version], **proxy.socks_arguments())
         sock: socket.socket = await socks.connect(host, port)
     except ProxyError as exc:
         raise HandshakeError(f"proxy {proxy} refused the tunnel: {exc}") from exc

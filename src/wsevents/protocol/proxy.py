@@ -12,6 +12,7 @@ import base64
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib import request as _request
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -62,6 +63,30 @@ class ProxyURL:
     def __str__(self) -> str:
         """The URL without its password (for errors and logs)."""
         return f"{self.scheme}://{self.address}"
+
+    @property
+    def socks_version(self) -> str:
+        """``"SOCKS5"`` or ``"SOCKS4"``: the name of python-socks' ``ProxyType`` member."""
+        return "SOCKS5" if self.scheme.startswith("socks5") else "SOCKS4"
+
+    def socks_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of python-socks' ``Proxy.create`` after the proxy type."""
+        username, password = self.user_info or (None, None)
+        # socks5h and socks4a leave name resolution to the proxy.
+        rdns = self.scheme in ("socks5h", "socks4a")
+        return {
+            "host": self.host,
+            "port": self.port,
+            "username": username,
+            "password": password,
+            "rdns": rdns,
+        }
+
+    def socks_missing(self) -> ImportError:
+        """The error for a SOCKS proxy without python-socks installed."""
+        return ImportError(
+            f"the proxy {self} is a SOCKS proxy: install python-socks (the socks extra of wsevents)"
+        )
 
 
 def parse_proxy(url: str) -> ProxyURL:

@@ -165,14 +165,9 @@ def _socks_connect(proxy: ProxyURL, host: str, port: int, timeout: float | None)
         from python_socks import ProxyError, ProxyType
         from python_socks.sync import Proxy
     except ImportError:
-        raise ImportError(
-            f"the proxy {proxy} is a SOCKS proxy: install python-socks (the socks extra of wsevents)"
-        ) from None
-    kind = ProxyType.SOCKS5 if proxy.scheme.startswith("socks5") else ProxyType.SOCKS4
-    username, password = proxy.user_info or (None, None)
-    rdns = proxy.scheme in ("socks5h", "socks4a")
+        raise proxy.socks_missing() from None
     try:
-        socks = Proxy.create(kind, proxy.host, proxy.port, username, password, rdns=rdns)
+        socks = Proxy.create(ProxyType[proxy.socks_version], **proxy.socks_arguments())
         sock: socket.socket = socks.connect(host, port, timeout=timeout)
     except ProxyError as exc:
         raise HandshakeError(f"proxy {proxy} refused the tunnel: {exc}") from exc
