@@ -5,7 +5,7 @@ The server side: :func:`find_head_end` on the bytes received so far, then
 (or :func:`build_error_response`). The client side: :func:`build_request`,
 then :func:`parse_response` and :func:`check_response`.
 
-Every failure raises :class:`~wsevents.errors.HandshakeError` carrying the HTTP
+Every failure raises a :class:`~wsevents.errors.HandshakeError` subclass carrying the HTTP
 status the server answers with (400, 405, 426, 431) or, on the client side,
 the status the server sent.
 """
@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from ..errors import HandshakeError
+from ..errors import InvalidMessage, InvalidStatus, InvalidUpgrade, NegotiationError
 
 __all__ = [
     "GUID",
@@ -148,7 +148,7 @@ def find_head_end(buf: bytes | bytearray, max_size: int = MAX_HEAD_SIZE, respons
     """Where the head ends (index just past ``CRLF CRLF``), or -1 if not yet.
 
     Raises:
-        HandshakeError: once ``max_size`` bytes arrived without the end: 431
+        InvalidMessage: once ``max_size`` bytes arrived without the end: 431
             for a request head, status None for a ``response`` head (the
             client reads it; the server sent no 431).
     """
@@ -159,8 +159,8 @@ def find_head_end(buf: bytes | bytearray, max_size: int = MAX_HEAD_SIZE, respons
         return end + 4
     if len(buf) >= max_size:
         if response:
-            raise HandshakeError(f"response head over {max_size} bytes (max_header_size)")
-        raise HandshakeError(f"request head over {max_size} bytes", 431)
+            raise InvalidMessage(f"response head over {max_size} bytes (max_header_size)")
+        raise InvalidMessage(f"request head over {max_size} bytes", 431)
     return -1
 
 
@@ -171,13 +171,13 @@ def check_request_start(buf: bytes | bytearray) -> None:
     ``CRLF CRLF``) would only be dropped by the handshake timeout.
 
     Raises:
-        HandshakeError: 400 unless ``buf`` starts with a method token (at most
+        InvalidMessage: 400 unless ``buf`` starts with a method token (at most
             32 characters) followed, once it arrived, by a space.
     """
     space = buf.find(b" ", 0, 33)
     method = bytes(buf[:space] if space >= 0 else buf[:33]).decode("iso-8859-1")
     if space == 0 or len(method) > 32 or not _TOKEN_CHARS.issuperset(method):
-        raise HandshakeError("not an HTTP request", 400)
+        raise InvalidMessage("not an HTTP request", 400)
 
 
 def is_token(value: str) -> bool:
@@ -219,14 +219,14 @@ def _tokens(value: str) -> set[str]:
 
 def _parse_header_lines(lines: list[str], max_headers: int, status: int) -> Headers:
     if len(lines) > max_headers:
-        raise HandshakeError(f"more than {max_headers} header lines", 431 if status else None)
+        raise InvalidMessage(f"more than {max_headers} header lines", 431 if status else None)
     items: list[tuple[str, str]] = []
     for line in lines:
         if line[:1] in (" ", "\t"):
-            raise HandshakeError("obsolete header line folding", status or None)
+            raise InvalidMessage("obsolete header line folding", status or None)
         name, sep, value = line.partition(":")
         if not sep or not name or not _TOKEN_CHARS.issuperset(name):
-            raise HandshakeError(f"malformed header line {line[:40]!r}", status or None)
+            raise InvalidMessage(f"malformed header line {line[:40]!r}", status or None)
         items.append((name, value.strip(" \t")))
     return Headers(items)
 
@@ -235,7 +235,7 @@ def _split_head(head: bytes | bytearray, status: int) -> list[str]:
     try:
         text = bytes(head).decode("iso-8859-1")
     except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
-        raise HandshakeError("undecodable head", status or None) from None
+        raise InvalidMessage("undecodable head", status or None) from None
     if text.endswith("\r\n\r\n"):
         text = text[:-4]
     return text.split("\r\n")
@@ -260,15 +260,15 @@ def parse_request(head: bytes | bytearray, max_headers: int = MAX_HEADERS) -> Re
     """Parse a request head (with or without its final blank line).
 
     Raises:
-        HandshakeError: 400 for anything malformed, 431 for too many headers.
+        InvalidMessage: 400 for anything malformed, 431 for too many headers.
     """
     lines = _split_head(head, 400)
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[0] or not parts[1]:
-        raise HandshakeError(f"malformed request line {lines[0][:60]!r}", 400)
+        raise InvalidMessage(f"malformed request line {lines[0][:60]!r}", 400)
     method, path, version = parts
     if not _http_version_ok(version):
-        raise HandshakeError(f"unsupported HTTP version {version[:20]!r}", 400)
+        raise InvalidMessage(f"unsupported HTTP version {version[:20]!r}", 400)
     return Request(method, path, version, _parse_header_lines(lines[1:], max_headers, 400))
 
 
@@ -281,30 +281,30 @@ def check_request(request: Request) -> str:
     """Validate an upgrade request (RFC 6455 section 4.2.1); return its key.
 
     Raises:
-        HandshakeError: 405 for a method other than GET, 426 without
+        InvalidUpgrade: 405 for a method other than GET, 426 without
             ``Upgrade: websocket`` or with a version other than 13, 400 for a
             missing ``Host``, ``Connection: Upgrade`` or a bad key.
     """
     headers = request.headers
     if request.method != "GET":
-        raise HandshakeError(f"method {request.method[:20]} is not GET", 405)
+        raise InvalidUpgrade(f"method {request.method[:20]} is not GET", 405)
     if not is_upgrade(request):
-        raise HandshakeError("missing 'Upgrade: websocket'", 426)
+        raise InvalidUpgrade("missing 'Upgrade: websocket'", 426)
     if "upgrade" not in _tokens(headers.get("connection", "")):
-        raise HandshakeError("missing 'Connection: Upgrade'", 400)
+        raise InvalidUpgrade("missing 'Connection: Upgrade'", 400)
     if "host" not in headers:
-        raise HandshakeError("missing Host header", 400)
+        raise InvalidUpgrade("missing Host header", 400)
     key = headers.get("sec-websocket-key")
     if key is None or len(headers.get_all("sec-websocket-key")) != 1:
-        raise HandshakeError("missing or repeated Sec-WebSocket-Key", 400)
+        raise InvalidUpgrade("missing or repeated Sec-WebSocket-Key", 400)
     try:
         raw = base64.b64decode(key.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):
-        raise HandshakeError("Sec-WebSocket-Key is not base64", 400) from None
+        raise InvalidUpgrade("Sec-WebSocket-Key is not base64", 400) from None
     if len(raw) != 16:
-        raise HandshakeError("Sec-WebSocket-Key is not 16 bytes", 400)
+        raise InvalidUpgrade("Sec-WebSocket-Key is not 16 bytes", 400)
     if headers.get("sec-websocket-version", "").strip() != "13":
-        raise HandshakeError("unsupported Sec-WebSocket-Version (only 13)", 426)
+        raise InvalidUpgrade("unsupported Sec-WebSocket-Version (only 13)", 426)
     return key
 
 
@@ -395,7 +395,7 @@ def parse_response(head: bytes | bytearray, max_headers: int = MAX_HEADERS) -> R
     reported as such by :func:`check_response`.
 
     Raises:
-        HandshakeError: (status None) when it is not a well-formed HTTP/1.x response.
+        InvalidMessage: (status None) when it is not a well-formed HTTP/1.x response.
     """
     lines = _split_head(head, 0)
     version, _, rest = lines[0].partition(" ")
@@ -404,9 +404,9 @@ def parse_response(head: bytes | bytearray, max_headers: int = MAX_HEADERS) -> R
     digits = len(status_text) == 3 and status_text.isascii() and status_text.isdigit()
     parsed = _http_version(version)
     if parsed is None or parsed[0] != 1 or not digits or not 100 <= int(status_text) <= 599:
-        raise HandshakeError(f"malformed status line {lines[0][:60]!r}")
+        raise InvalidMessage(f"malformed status line {lines[0][:60]!r}")
     if status_text == "101" and parsed < (1, 1):
-        raise HandshakeError(f"malformed status line {lines[0][:60]!r}: only HTTP/1.1 upgrades")
+        raise InvalidMessage(f"malformed status line {lines[0][:60]!r}: only HTTP/1.1 upgrades")
     return Response(int(status_text), reason, version, _parse_header_lines(lines[1:], max_headers, 0))
 
 
@@ -416,38 +416,41 @@ def check_response(
     """Validate the server's answer (RFC 6455 section 4.1); return the agreed protocol.
 
     Raises:
-        HandshakeError: with the response's status when it is not 101, else
-            with status None for a wrong Upgrade/Connection/accept key, an
-            extension we did not offer, or a protocol problem. With
+        InvalidStatus: with the response's status when it is not 101.
+        InvalidUpgrade: (status None) a wrong Upgrade/Connection/accept key.
+        NegotiationError: (status None) an extension we did not offer, or a
+            protocol problem. With
             ``extensions_offered`` the ``Sec-WebSocket-Extensions`` answer is
             left for the caller to check against its offer.
     """
     if 200 <= response.status < 300:
         # An ordinary web page (or API) at that address.
-        raise HandshakeError(
+        raise InvalidStatus(
             f"the server answered {response.status} without upgrading: not a WebSocket endpoint",
             response.status,
         )
     if response.status != 101:
-        raise HandshakeError(
+        raise InvalidStatus(
             f"Invalid handshake: server answered {response.status} {response.reason}".rstrip(),
             response.status,
         )
     headers = response.headers
     if "websocket" not in _tokens(headers.get("upgrade", "")):
-        raise HandshakeError("Invalid handshake: missing 'Upgrade: websocket'")
+        raise InvalidUpgrade("Invalid handshake: missing 'Upgrade: websocket'")
     if "upgrade" not in _tokens(headers.get("connection", "")):
-        raise HandshakeError("Invalid handshake: missing 'Connection: Upgrade'")
+        raise InvalidUpgrade("Invalid handshake: missing 'Connection: Upgrade'")
     if headers.get("sec-websocket-accept") != accept_key(key):
-        raise HandshakeError("Invalid handshake: wrong Sec-WebSocket-Accept")
+        raise InvalidUpgrade("Invalid handshake: wrong Sec-WebSocket-Accept")
     if headers.get("sec-websocket-extensions") and not extensions_offered:
-        raise HandshakeError("Invalid handshake: server chose an extension that was not offered")
+        raise NegotiationError("Invalid handshake: server chose an extension that was not offered")
     chosen = headers.get("sec-websocket-protocol")
     if chosen is not None:
         chosen = chosen.strip()
         if chosen not in protocols:
-            raise HandshakeError(f"Invalid handshake: server chose protocol {chosen!r} that was not offered")
+            raise NegotiationError(
+                f"Invalid handshake: server chose protocol {chosen!r} that was not offered"
+            )
         return chosen
     if protocols:
-        raise HandshakeError("Invalid handshake: no protocol was negotiated")
+        raise NegotiationError("Invalid handshake: no protocol was negotiated")
     return None
