@@ -1,19 +1,25 @@
-"""``wsevents serve --metrics``, in a subprocess: a short chat, then a scrape of ``/metrics``."""
+"""``wsevents serve --metrics`` and ``wsevents run MODULE:HANDLER --metrics``, in a subprocess: a short
+chat, then a scrape of ``/metrics``."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import select
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
+from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import wsevents
 
 CLI = [sys.executable, "-m", "wsevents"]
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def scrape(url: str) -> tuple[str, str]:
@@ -67,3 +73,67 @@ def test_serve_metrics_after_a_chat() -> None:
     assert found[("wsevents_close_codes_received_total", (("code", "1000"),))] == 1
     assert found[("wsevents_close_codes_received_total", (("code", "1001"),))] == 1
     assert found[("wsevents_handshake_seconds_count", ())] == 2
+
+
+ECHO_APP = '''
+def handler(conn):
+    conn.on("text", conn.send_text)
+'''
+
+
+async def echo_twice(ws_url: str) -> None:
+    conn = await asyncio.wait_for(wsevents.connect(ws_url), 5)
+    for text in ("one", "two"):
+        await conn.send_text(text)
+        assert await asyncio.wait_for(conn.recv(), 5) == text
+    await asyncio.wait_for(conn.close(1000), 5)
+
+
+def test_run_metrics_serves_the_handler_s_figures(tmp_path: Path) -> None:
+    (tmp_path / "echo_app.py").write_text(ECHO_APP)
+    proc = subprocess.Popen([*CLI, "run", "echo_app:handler", "--port", "0", "--metrics"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONPATH": str(SRC)})
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 15)
+        assert ready, "run printed nothing"
+        banner = proc.stdout.readline()
+        ws_url = banner.rsplit(" at ", 1)[1].strip()
+        asyncio.run(echo_twice(ws_url))
+        ctype, text = scrape(ws_url.replace("ws://", "http://", 1).rstrip("/") + "/metrics")
+        # Other plain HTTP requests are answered as without --metrics.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            scrape(ws_url.replace("ws://", "http://", 1))
+        assert refused.value.code == 426
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    assert ctype.startswith("text/plain; version=0.0.4")
+    found = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert found[("wsevents_connections_total", ())] == 1
+    assert found[("wsevents_messages_received_total", (("kind", "text"),))] == 2
+    assert found[("wsevents_messages_sent_total", (("kind", "text"),))] == 2
+    assert found[("wsevents_close_codes_received_total", (("code", "1000"),))] == 1
+
+
+def test_run_without_metrics_has_no_metrics_page(tmp_path: Path) -> None:
+    (tmp_path / "echo_app.py").write_text(ECHO_APP)
+    proc = subprocess.Popen([*CLI, "run", "echo_app:handler", "--port", "0"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONPATH": str(SRC)})
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 15)
+        assert ready, "run printed nothing"
+        ws_url = proc.stdout.readline().rsplit(" at ", 1)[1].strip()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            scrape(ws_url.replace("ws://", "http://", 1).rstrip("/") + "/metrics")
+        assert refused.value.code == 426
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0

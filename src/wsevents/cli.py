@@ -88,8 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", metavar="FILE", help="certificate (PEM) to serve https/wss")
     serve.add_argument("--tls-key", metavar="FILE", help="private key (PEM) of --tls-cert")
     serve.add_argument("--echo", action="store_true", help="run an echo server instead of the chat")
-    serve.add_argument("--metrics", action="store_true",
-                       help="also serve the server's metrics at /metrics (Prometheus text format)")
+    serve.add_argument("--metrics", action="store_true", help=_METRICS_HELP)
     _scale_options(serve)
     serve.add_argument("-v", "--verbose", action="store_true",
                        help="log every message, broadcast and close too (DEBUG)")
@@ -102,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"address to listen on (default {DEFAULT_HOST}; {_EVERYWHERE_HELP})")
     run.add_argument("--port", type=_port, default=DEFAULT_PORT,
                      help=f"port (default {DEFAULT_PORT}; 0: any free one)")
+    run.add_argument("--metrics", action="store_true", help=_METRICS_HELP)
     _scale_options(run)
     run.add_argument("-v", "--verbose", action="store_true", help="log every message too (DEBUG)")
 
@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--wait", type=_seconds, default=1.0, metavar="S",
                          help="after stdin ends, wait S seconds for replies before closing (default 1)")
     return parser
+
+
+_METRICS_HELP = ("also serve the server's metrics at /metrics (Prometheus text format; with --workers, "
+                 "the sum of every worker's)")
 
 
 def _scale_options(parser: argparse.ArgumentParser) -> None:
@@ -261,7 +265,7 @@ def _broker_problem(url: str, cluster: str) -> str | None:
 
     Checked here, once: in the workers, it would be one traceback per worker.
     """
-    from wsevents.aio.broker import make_broker
+    from wsevents.aio.broker_option import make_broker
 
     try:
         make_broker(url, cluster)  # makes the broker object only: nothing connects
@@ -312,7 +316,12 @@ def _run_handler(args: argparse.Namespace, options: dict[str, Any]) -> int:
     except (ImportError, AttributeError, ValueError) as exc:
         print(f"wsevents: cannot use {args.target}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return _supervise(args, lambda: wsevents.create_server(handler, **options), "handler", False)
+    def make(**kwargs: Any) -> wsevents.Server:
+        return wsevents.create_server(handler, **kwargs)
+
+    if args.metrics:
+        make = _with_metrics(make)
+    return _supervise(args, lambda: make(**options), "handler", False)
 
 
 def _import_handler(target: str) -> Callable[..., Any]:
