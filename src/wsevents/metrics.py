@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, NamedTuple, Protocol
 
 from .protocol.core import COUNT_FIELDS
@@ -28,7 +28,9 @@ __all__ = [
     "Family",
     "Histogram",
     "ServerMetrics",
+    "merge_families",
     "metrics_handler",
+    "render_families",
 ]
 
 #: The ``Content-Type`` of :meth:`ServerMetrics.render`'s text.
@@ -119,6 +121,9 @@ class ServerMetrics:
         self.handshake_seconds = Histogram(HANDSHAKE_BUCKETS)
         #: Round-trip seconds of the keepalive pings (``ping_interval``).
         self.keepalive_rtt_seconds = Histogram(KEEPALIVE_BUCKETS)
+        #: In a worker (:mod:`wsevents.workers`): a coroutine function giving the exposition of
+        #: every worker's figures summed, or None when the supervisor did not answer in time.
+        self.gather_workers: Callable[[], Awaitable[str | None]] | None = None
 
     # -- recording (called by the server) --------------------------------------------------
 
@@ -175,6 +180,9 @@ class ServerMetrics:
         worker = os.environ.get("WSEVENTS_WORKER")
         if worker is not None:
             base["worker"] = worker
+        return self._families(base)
+
+    def _families(self, base: dict[str, str]) -> list[Family]:
         counts = self.counts()
         deflate = self.deflate_bytes()
         fams = [
@@ -220,14 +228,7 @@ class ServerMetrics:
 
     def render(self) -> str:
         """The exposition: Prometheus text format 0.0.4 (:data:`CONTENT_TYPE`)."""
-        lines: list[str] = []
-        for fam in self.families():
-            shown = fam.name + "_total" if fam.type == "counter" else fam.name
-            lines.append(f"# HELP {shown} {fam.help}")
-            lines.append(f"# TYPE {shown} {fam.type}")
-            for suffix, labels, value in fam.samples:
-                lines.append(f"{fam.name}{suffix}{_labels(labels)} {_number(value)}")
-        return "\n".join(lines) + "\n"
+        return render_families(self.families())
 
     def register(self, registry: Any = None) -> Any:
         """Add these figures to a ``prometheus_client`` registry (default: its global ``REGISTRY``).
@@ -265,15 +266,79 @@ def metrics_handler(server: Any, handler: Callable[[Any], Any] | None = None,
     ``server.options.http_handler = metrics_handler(server, server.options.http_handler)``.
     A request of ``path`` with a query string is served too. Without
     ``handler``, other requests get what they get without an ``http_handler`` (426).
+    In a worker of :func:`wsevents.serve` (``--workers``), it serves the sum of
+    every worker's figures (503 if the supervisor does not answer in time).
     """
 
     def serve(request: Any) -> Any:
         if request.path.split("?", 1)[0] == path and request.method in ("GET", "HEAD"):
-            body = server.metrics.render().encode("utf-8")
-            return 200, {"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"}, body
+            if server.metrics.gather_workers is not None:
+                return _serve_workers(server.metrics.gather_workers)
+            return _exposition(server.metrics.render())
         return None if handler is None else handler(request)
 
     return serve
+
+
+def _exposition(text: str) -> tuple[int, dict[str, str], bytes]:
+    return 200, {"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"}, text.encode("utf-8")
+
+
+async def _serve_workers(gather: Callable[[], Awaitable[str | None]]) -> tuple[int, dict[str, str], bytes]:
+    text = await gather()
+    if text is None:
+        # No figures rather than one worker's: a sum that drops would read as counters reset.
+        return 503, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}, \
+            b"the workers' supervisor did not answer in time: no figures\n"
+    return _exposition(text)
+
+
+def render_families(families: Iterable[Family]) -> str:
+    """``families`` in the Prometheus text format 0.0.4 (:data:`CONTENT_TYPE`)."""
+    lines: list[str] = []
+    for fam in families:
+        shown = fam.name + "_total" if fam.type == "counter" else fam.name
+        lines.append(f"# HELP {shown} {fam.help}")
+        lines.append(f"# TYPE {shown} {fam.type}")
+        for suffix, labels, value in fam.samples:
+            lines.append(f"{fam.name}{suffix}{_labels(labels)} {_number(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def merge_families(snapshots: Iterable[Iterable[Family]]) -> list[Family]:
+    """The sum of several servers' :meth:`ServerMetrics.families` (without ``worker`` labels).
+
+    Samples of the same name, suffix and labels are added up: counters,
+    gauges and histograms alike (the servers' buckets are the same), except
+    ``wsevents_deflate_ratio``, worked out again from the summed bytes.
+    """
+    merged: dict[str, tuple[Family, dict[tuple[str, tuple[tuple[str, str], ...]], float]]] = {}
+    for snapshot in snapshots:
+        for fam in snapshot:
+            sums = merged.setdefault(fam.name, (fam, {}))[1]
+            for suffix, labels, value in fam.samples:
+                key = (suffix, tuple(labels.items()))
+                sums[key] = sums.get(key, 0) + value
+    families = [Family(fam.name, fam.type, fam.help,
+                       [(s, dict(labels), v) for (s, labels), v in sums.items()])
+                for fam, sums in merged.values()]
+    return [_ratio_of(families) if fam.name == "wsevents_deflate_ratio" else fam for fam in families]
+
+
+def _ratio_of(families: list[Family]) -> Family:
+    """``wsevents_deflate_ratio`` worked out from ``families``' deflate byte counters."""
+    by_name = {fam.name: fam for fam in families}
+
+    def total(name: str, direction: str) -> float:
+        fam = by_name.get(name)
+        samples = [] if fam is None else fam.samples
+        return sum(v for _, labels, v in samples if labels.get("direction") == direction)
+
+    ratio = by_name["wsevents_deflate_ratio"]
+    return ratio._replace(samples=[
+        (suffix, labels, _ratio(total("wsevents_deflate_wire_bytes", labels.get("direction", "")),
+                                total("wsevents_deflate_raw_bytes", labels.get("direction", ""))))
+        for suffix, labels, _ in ratio.samples])
 
 
 def _bump(table: dict[int, int], key: int | None) -> None:
@@ -285,7 +350,7 @@ def _gauge(name: str, help: str, base: dict[str, str], value: float) -> Family:
     return Family(name, "gauge", help, [("", dict(base), value)])
 
 
-def _ratio(part: int, whole: int) -> float:
+def _ratio(part: float, whole: float) -> float:
     return part / whole if whole else 0.0
 
 

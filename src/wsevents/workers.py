@@ -26,6 +26,11 @@ system. Workers are made with ``os.fork`` (POSIX only).
 
 Every worker sets ``WSEVENTS_WORKER`` in its environment to its index (0 to
 N-1; :func:`worker_index` reads it back).
+
+Metrics: ``server.metrics`` of a worker are its own, labelled ``worker``; the
+worker that answers a scrape of ``/metrics`` (``metrics_handler``) serves
+the sum of every worker's, which the supervisor gathers over a Unix socket
+pair per worker (:mod:`wsevents.worker_metrics`).
 """
 
 from __future__ import annotations
@@ -43,9 +48,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from .aio import runner
-from .aio.broker import make_broker
+from .aio.broker_option import make_broker
 from .aio.server import Server
 from .api import create_server
+from .worker_metrics import MetricsHub, WorkerLink
 
 __all__ = ["serve", "serve_servers", "worker_index"]
 
@@ -214,24 +220,28 @@ def _bind(port: int, host: str | None, count: int) -> list[socket.socket]:
 # -- the worker side ----------------------------------------------------------------------
 
 
-def _worker(make_server: Callable[[], Server], sock: socket.socket,
-            index: int) -> Callable[[Callable[[], None]], None]:
-    """What worker ``index`` runs after the fork: given ``listening``, which tells the supervisor."""
+_Work = Callable[[Callable[[], None], socket.socket], None]
 
-    def run(listening: Callable[[], None]) -> None:
+
+def _worker(make_server: Callable[[], Server], sock: socket.socket, index: int) -> _Work:
+    """What worker ``index`` runs after the fork: given ``listening``, which tells the supervisor,
+    and its end of the metrics link."""
+
+    def run(listening: Callable[[], None], link: socket.socket) -> None:
         os.environ["WSEVENTS_WORKER"] = str(index)
         # A loop made before the fork shares its selector with the supervisor: never use it here.
         runner._default_loop = None
         server = make_server()
         if getattr(server, "broker", None) is None:
             raise ValueError(_NO_BROKER.format("several"))
+        WorkerLink(server.metrics, link, server._loop)
         server._listen_socket(sock, listening)
         runner.run()
 
     return run
 
 
-def _child(slot: _Slot, work: Callable[[Callable[[], None]], None], others: list[int],
+def _child(slot: _Slot, work: _Work, link: socket.socket, others: list[int],
            mask: Iterable[int]) -> NoReturn:
     """The body of a forked worker; never returns."""
     code = 0
@@ -250,7 +260,7 @@ def _child(slot: _Slot, work: Callable[[Callable[[], None]], None], others: list
                 os.write(write_end, b"1")
                 os.close(write_end)
 
-        work(listening)
+        work(listening, link)
     except BaseException:
         logger.exception("worker %d (pid %d) failed", slot.index, os.getpid())
         code = 1
@@ -287,8 +297,9 @@ class _Supervisor:
     """Forks the workers, restarts those that die, stops them all on SIGINT/SIGTERM."""
 
     def __init__(self, sockets: list[socket.socket],
-                 make_work: Callable[[socket.socket, int], Callable[[Callable[[], None]], None]]) -> None:
+                 make_work: Callable[[socket.socket, int], _Work]) -> None:
         self.slots = [_Slot(i, sock) for i, sock in enumerate(sockets)]
+        self.hub = MetricsHub(len(sockets))
         self.make_work = make_work
         self.stopping = False
         self.stop_deadline = 0.0
@@ -311,6 +322,7 @@ class _Supervisor:
                 self._wait(wake_r)
                 self._reap()
                 if not self.stopping:
+                    self.hub.tick(time.monotonic())
                     self._restart_due()
                     self._announce(ready)
                 elif time.monotonic() >= self.stop_deadline:
@@ -326,6 +338,7 @@ class _Supervisor:
             wake_w.close()
             for slot in self.slots:
                 self._close_pipe(slot)
+            self.hub.close()
         return self.failure
 
     def _abandon(self) -> None:
@@ -356,8 +369,9 @@ class _Supervisor:
         slot.listening = False
         slot.pipe_r, slot.pipe_w = os.pipe()
         work = self.make_work(slot.sock, slot.index)
+        link = self.hub.attach(slot.index)
         inherited = [fd for other in self.slots if other is not slot for fd in (other.pipe_r, other.pipe_w)]
-        inherited += [slot.pipe_r, *self.wake_fds]
+        inherited += [slot.pipe_r, *self.wake_fds, *self.hub.own_fds()]
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         # Blocked across the fork: the child must not run the supervisor's handlers.
@@ -365,8 +379,9 @@ class _Supervisor:
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
         pid = os.fork()
         if pid == 0:
-            _child(slot, work, [fd for fd in inherited if fd >= 0], mask)
+            _child(slot, work, link, [fd for fd in inherited if fd >= 0], mask)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        link.close()
         os.close(slot.pipe_w)
         slot.pipe_w = -1
         slot.pid = pid
@@ -386,9 +401,13 @@ class _Supervisor:
         timers = [slot.restart_at for slot in self.slots if slot.restart_at is not None]
         if self.stopping:
             timers.append(self.stop_deadline)
+        elif (hub_timeout := self.hub.timeout(now)) is not None:
+            timers.append(now + hub_timeout)
         timeout = max(0.0, min(timers) - now) if timers else None
         pipes = [slot.pipe_r for slot in self.slots if slot.pipe_r >= 0]
-        readable, _, _ = select.select([wake.fileno(), *pipes], [], [], timeout)
+        links, sending = self.hub.fds()
+        readable, writable, _ = select.select([wake.fileno(), *pipes, *links], sending, [], timeout)
+        self.hub.ready(readable, writable, time.monotonic())
         with contextlib.suppress(BlockingIOError):
             while wake.recv(4096):
                 pass
@@ -414,6 +433,7 @@ class _Supervisor:
     def _exited(self, slot: _Slot, status: int) -> None:
         slot.pid = 0
         self._close_pipe(slot)
+        self.hub.detach(slot.index)
         how = _describe(status)
         if self.stopping:
             logger.info("worker %d %s", slot.index, how)

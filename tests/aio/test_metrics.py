@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import wsevents
 from helpers import attach_echo, close_event, url_of
-from wsevents.metrics import CONTENT_TYPE
+from wsevents.metrics import CONTENT_TYPE, merge_families, render_families
 
 Until = Callable[..., Awaitable[None]]
 KiB = 1024
@@ -196,6 +196,28 @@ def test_worker_label(monkeypatch: pytest.MonkeyPatch) -> None:
     assert found[("wsevents_connections_total", (("worker", "3"),))] == 0
     assert found[("wsevents_handshake_seconds_bucket", (("le", "+Inf"), ("worker", "3")))] == 0
     assert all(dict(labels).get("worker") == "3" for _, labels in found)
+
+
+def test_merge_families_sums_every_sample_and_works_out_the_ratio_again() -> None:
+    one, two = wsevents.create_server().metrics, wsevents.create_server().metrics
+    one.connections_total, two.connections_total = 2, 3
+    one._refuse(403)
+    two._refuse(503)
+    one.handshake_seconds.observe(0.0002)
+    two.handshake_seconds.observe(3.0)
+    one._deflate[:] = [100, 10, 0, 0]  # raw_out, wire_out, wire_in, raw_in
+    two._deflate[:] = [300, 90, 0, 0]
+    found = samples(render_families(merge_families([one.families(), two.families()])))
+    assert found[("wsevents_connections_total", ())] == 5
+    assert found[("wsevents_handshakes_refused_total", (("status", "403"),))] == 1
+    assert found[("wsevents_handshakes_refused_total", (("status", "503"),))] == 1
+    assert found[("wsevents_handshake_seconds_bucket", (("le", "0.0005"),))] == 1
+    assert found[("wsevents_handshake_seconds_bucket", (("le", "5.0"),))] == 2
+    assert found[("wsevents_handshake_seconds_count", ())] == 2
+    assert found[("wsevents_handshake_seconds_sum", ())] == pytest.approx(3.0002)
+    assert found[("wsevents_deflate_wire_bytes_total", (("direction", "out"),))] == 100
+    # 100 / 400, not the sum of 0.1 and 0.3.
+    assert found[("wsevents_deflate_ratio", (("direction", "out"),))] == pytest.approx(0.25)
 
 
 def _get(url: str) -> tuple[int, str, str]:
