@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidState
 from . import runner
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .connection import Connection
     from .server import Server
 
-__all__ = ["Broker", "BrokerBacklogFull", "LocalBroker", "make_broker"]
+__all__ = ["Broker", "BrokerBacklogFull", "LocalBroker"]
 
 #: The counters a broker adds to ``server.stats``.
 STATS = (
@@ -35,7 +35,6 @@ STATS = (
     "broker_refused",
 )
 
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class BrokerBacklogFull(ConnectionError):
@@ -152,25 +151,3 @@ class LocalBroker(Broker):
 
     def __repr__(self) -> str:
         return f"<LocalBroker servers={len(self._servers)}>"
-
-
-def make_broker(broker: Any, cluster: str) -> Broker | None:
-    """The broker of the ``broker`` option: None, a :class:`Broker`, or a Redis URL."""
-    if broker is None:
-        return None
-    if isinstance(broker, Broker):
-        if cluster != "wsevents" and broker.cluster and broker.cluster != cluster:
-            raise ValueError(
-                f"cluster={cluster!r} but the broker object is of cluster {broker.cluster!r}: "
-                "give the cluster to the broker object only"
-            )
-        return broker
-    if isinstance(broker, str):
-        if not broker.startswith(REDIS_SCHEMES):
-            raise ValueError(
-                f"broker must be a redis://, rediss:// or unix:// URL or a Broker object, not {broker!r}"
-            )
-        from .redis_broker import RedisBroker
-
-        return RedisBroker(broker, cluster=cluster)
-    raise TypeError(f"broker must be a URL (str) or a Broker object, not {type(broker).__name__}")

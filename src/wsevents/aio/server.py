@@ -26,7 +26,8 @@ from ..protocol.handshake import (
 )
 from ..protocol.hooks import HttpRequest, choose, error_response, refusal, response_parts, strip_body
 from . import rooms, runner
-from .broker import Broker, make_broker
+from .broker import Broker
+from .broker_option import make_broker
 from .connection import Connection
 from .options import ServerOptions
 from .unix import UnixFile, bind_unix
