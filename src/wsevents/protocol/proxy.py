@@ -16,7 +16,7 @@ from typing import Any
 from urllib import request as _request
 from urllib.parse import unquote, urljoin, urlsplit
 
-from ..errors import HandshakeError
+from ..errors import HandshakeError, InvalidStatus
 from .handshake import Response
 from .url import WebSocketURL, parse_url
 
@@ -173,7 +173,12 @@ def check_connect_response(response: Response, proxy: ProxyURL) -> None:
 
 
 def same_origin(a: WebSocketURL, b: WebSocketURL) -> bool:
-    """Whether two URLs share scheme, host and port (credentials may go from one to the other)."""
+    """Whether two URLs share scheme, host and port, or scheme and Unix socket.
+
+    Credentials (``Authorization``, cookies) go from one to the other only then.
+    """
+    if a.unix_path is not None or b.unix_path is not None:
+        return (a.secure, a.unix_path) == (b.secure, b.unix_path)
     return (a.secure, a.host.lower(), a.port) == (b.secure, b.host.lower(), b.port)
 
 
@@ -185,20 +190,42 @@ def strip_credentials(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in headers if k.lower() not in _CREDENTIAL_HEADERS]
 
 
+def _absolute(location: str) -> bool:
+    """Whether a ``Location`` names a server (a scheme, or ``//host``), not just a resource."""
+    parts = urlsplit(location.strip())
+    return bool(parts.scheme or parts.netloc)
+
+
+def _checked_path(path: str, location: str, status: int) -> str:
+    """``path`` quoted as a request target, as :func:`parse_url` does it."""
+    try:
+        return parse_url(f"ws://localhost{path}").path
+    except ValueError as exc:
+        raise InvalidStatus(f"redirect {status} to {location!r}: {exc}", status) from None
+
+
 def redirect_target(url: WebSocketURL, response: Response) -> WebSocketURL:
     """Where a 3xx answer to the handshake of ``url`` leads.
 
     ``Location`` may be relative; ``http://`` and ``https://`` map to ``ws://``
-    and ``wss://``.
+    and ``wss://``. From a Unix socket, a relative ``Location`` (a path) stays
+    on that socket; an absolute one leads where it says (``ws://`` over TCP).
+    A server reached over TCP cannot send the client to a Unix socket.
 
     Raises:
         HandshakeError: no ``Location``, a location that is not a WebSocket
-            URL, or one from ``wss://`` to ``ws://`` (TLS is not given up).
+            URL, one from ``wss://`` to ``ws://`` (TLS is not given up), or
+            one to a ``ws+unix://`` URL from a server reached over TCP.
     """
     location = response.headers.get("location")
     if not location:
         raise HandshakeError(f"redirect {response.status} without a Location header", response.status)
     base = f"{'wss' if url.secure else 'ws'}://{url.host_header}{url.path}"
+    if url.unix_path is not None and not _absolute(location):
+        # The same server, so the same socket: only the resource changes.
+        moved = urlsplit(urljoin(base, location.strip()))
+        path = moved.path + (f"?{moved.query}" if moved.query else "")
+        return dataclasses.replace(url, path=_checked_path(path, location, response.status))
     target = urljoin(base, location.strip())
     scheme, sep, rest = target.partition("://")
     scheme = {"http": "ws", "https": "wss"}.get(scheme.lower(), scheme.lower())
@@ -206,6 +233,12 @@ def redirect_target(url: WebSocketURL, response: Response) -> WebSocketURL:
         new = parse_url(f"{scheme}{sep}{rest}")
     except ValueError as exc:
         raise HandshakeError(f"redirect {response.status} to {location!r}: {exc}", response.status) from None
+    if new.unix_path is not None and url.unix_path is None:
+        raise InvalidStatus(
+            f"redirect {response.status} to {location!r} refused: a server reached over TCP cannot send "
+            "the client to a Unix socket of this machine",
+            response.status,
+        )
     if url.secure and not new.secure:
         raise HandshakeError(
             f"redirect {response.status} from wss:// to {location!r} refused: it would give up TLS",
