@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import sys
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -255,3 +256,12 @@ async def test_ws_to_wss_is_followed(
     conn = await ws_connect(f"ws://127.0.0.1:{r.port}/")
     await round_trip(conn)
     assert conn.url.secure and conn.path == "/secure"
+
+
+async def test_socks_without_python_socks_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As if python-socks were not installed: importing it raises ImportError.
+    monkeypatch.setitem(sys.modules, "python_socks", None)
+    conn = wsevents.connect("ws://127.0.0.1:9/", proxy="socks5://user:secret@127.0.0.1:1080")
+    with pytest.raises(ImportError, match=r"needs python-socks: pip install 'wsevents\[socks\]'") as info:
+        await asyncio.wait_for(conn, 5)
+    assert "socks5://" in str(info.value) and "secret" not in str(info.value)

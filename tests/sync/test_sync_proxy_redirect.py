@@ -7,6 +7,7 @@ in a thread of the test; the client under test is the threaded one.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
@@ -150,3 +151,11 @@ def test_redirect_loop_and_max_redirects_zero(aserve: Serve) -> None:
         connect(f"ws://127.0.0.1:{r.port}/", max_redirects=0)
     assert info.value.status == 302
     assert len(r.requests) == 5
+
+
+def test_socks_without_python_socks_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As if python-socks were not installed: importing it raises ImportError.
+    monkeypatch.setitem(sys.modules, "python_socks", None)
+    with pytest.raises(ImportError, match=r"needs python-socks: pip install 'wsevents\[socks\]'") as info:
+        connect("ws://127.0.0.1:9/", proxy="socks5://user:secret@127.0.0.1:1080", handshake_timeout=5)
+    assert "socks5://" in str(info.value) and "secret" not in str(info.value)

@@ -85,7 +85,7 @@ class ProxyURL:
     def socks_missing(self) -> ImportError:
         """The error for a SOCKS proxy without python-socks installed."""
         return ImportError(
-            f"the proxy {self} is a SOCKS proxy: install python-socks (the socks extra of wsevents)"
+            f"the proxy {self} is a SOCKS proxy, which needs python-socks: pip install 'wsevents[socks]'"
         )
 
 
