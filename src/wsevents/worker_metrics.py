@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from typing import Any
 
 from .metrics import Family, ServerMetrics, merge_families, render_families
 
 __all__ = ["GATHER_WAIT", "REFRESH", "MetricsHub", "WorkerLink"]
+
+logger = logging.getLogger("wsevents.workers")
 
 #: Seconds the supervisor waits for the workers' figures of one scrape.
 GATHER_WAIT = 1.0
@@ -256,7 +259,14 @@ class MetricsHub:
             return
         *lines, link.inbox = (link.inbox + data).split(b"\n")
         for line in lines:
-            self._handle(index, json.loads(line), now)
+            try:
+                self._handle(index, json.loads(line), now)
+            except (ValueError, KeyError, TypeError) as exc:
+                # The supervisor must outlive anything a worker sends: that worker stops counting.
+                logger.error("worker %d sent a malformed metrics message (%r): ignoring it from now on",
+                             index, exc)
+                link.open = False
+                return
 
     def _handle(self, index: int, message: dict[str, Any], now: float) -> None:
         if message["op"] == "snapshot":

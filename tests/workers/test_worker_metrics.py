@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import wsevents
@@ -154,3 +155,23 @@ async def test_a_worker_that_does_not_answer_does_not_hang_the_scrape(
     assert found[("wsevents_workers_reporting", ())] == 2
     for conn in conns:
         await conn.close()
+
+
+async def test_without_the_supervisor_a_scrape_gets_503_not_one_worker_s_figures(
+    redis_server: Redis, supervisor: Start
+) -> None:
+    served = start(redis_server, supervisor)
+    await scrape(served.port)  # every worker runs its loop
+    os.kill(served.proc.pid, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        with pytest.raises(urllib.error.HTTPError) as info:
+            await scrape(served.port)
+        took = time.monotonic() - began
+    finally:
+        os.kill(served.proc.pid, signal.SIGCONT)
+    assert info.value.code == 503
+    assert b"supervisor did not answer" in info.value.read()
+    assert took < 6
+    found = await scrape(served.port)
+    assert found[("wsevents_workers_reporting", ())] == 2
