@@ -11,6 +11,13 @@ an entry it has seen (at most once per connection, also when a publisher
 adds entries again after a Redis restart) and notices a jump in a
 publisher's numbers (a gap: logged at WARNING, counted in ``server.stats``).
 
+Redis restarted without its data (no persistence, or emptied) is noticed by a
+random token kept next to the stream (``wsevents:<cluster>:epoch``): each read
+fetches it, and each add is a script that adds only while it is the token the
+process knows. A new token makes every process add its last ``replay``
+entries again, before anything newer, so that readers that had not read them
+yet get them; readers skip those they saw.
+
 While Redis is unreachable, messages are delivered in this process at once
 and kept, in order, up to ``max_backlog``; past that, ``publish`` raises
 :class:`~wsevents.aio.broker.BrokerBacklogFull`. Reconnection is retried
@@ -39,7 +46,8 @@ try:
     from redis.asyncio.connection import parse_url
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.exceptions import RedisError
+    from redis.commands.core import AsyncScript
+    from redis.exceptions import RedisError, ResponseError
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError(
         "the Redis broker needs redis-py: pip install 'wsevents[redis]' (or pip install 'redis>=5')"
@@ -74,6 +82,33 @@ STOP_MARGIN = 0.5
 #: How long the reader waits, beyond an XREAD's block, for Redis's answer before it takes Redis
 #: for unreachable (seconds): a connection that stopped carrying answers must not keep it silent.
 ANSWER_TIMEOUT = 5.0
+#: Publishers whose last sequence number a process remembers (the least recently heard is
+#: forgotten past it): bounds the memory a cluster whose workers restart often leaves behind.
+MAX_PUBLISHERS = 10_000
+
+# The dataset's token (KEYS[1]), set to ARGV[1] when there is none (a new or emptied Redis).
+_EPOCH_SCRIPT = """
+local token = redis.call('GET', KEYS[1])
+if token then return token end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+"""
+
+# Adds the entries to the stream (KEYS[1]) only while the dataset's token (KEYS[2]) is ARGV[1]:
+# else returns the token (nil if none), so that nothing newer goes in before the replay.
+# ARGV: the token, '~' or '=', maxlen, then per entry its number of field/value arguments and them.
+_ADD_SCRIPT = """
+local token = redis.call('GET', KEYS[2])
+if token ~= ARGV[1] then return token end
+local i, added = 4, 0
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], ARGV[3], '*', unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+  added = added + 1
+end
+return added
+"""
 
 
 def _without_password(url: str) -> str:
@@ -130,6 +165,7 @@ class RedisBroker(Broker):
         self._shown_url = _without_password(url)
         self.cluster = cluster
         self.key = f"wsevents:{cluster}"
+        self._epoch_key = f"{self.key}:epoch"
         self.maxlen = maxlen
         self.approximate = approximate
         self.max_backlog = max_backlog
@@ -143,9 +179,11 @@ class RedisBroker(Broker):
         # The last entry id read; None until Redis first answers (then: the stream's end).
         self._last_id: bytes | None = None
         self._seen: dict[bytes, int] = {}
-        self._run_id: str | None = None
-        # A failure was seen: check Redis's run id before adding more.
-        self._verify = True
+        # The dataset's token as last seen (None until Redis first answers); a new one means
+        # Redis lost its data: the writer adds its last entries again, the reader rereads.
+        self._epoch: bytes | None = None
+        self._replay_due = False
+        self._reread = False
         self._down_since: float | None = None
         self._answered = False
         self._clients: list[Redis] = []
@@ -189,6 +227,7 @@ class RedisBroker(Broker):
             self._seq = 0
             self._backlog.clear()
             self._recent.clear()
+            self._epoch, self._replay_due, self._reread = None, False, False
         # A client (and connection pool) per loop: the reader's blocking XREAD never delays an XADD.
         # An XREAD is answered within its block, so the reader waits little longer; the writer's
         # pipelines (up to BATCH entries of any size) get more time.
@@ -284,13 +323,21 @@ class RedisBroker(Broker):
     # -- the connection state ----------------------------------------------------
 
     def _lost(self, exc: BaseException) -> None:
-        self._verify = True
         if self._down_since is not None:
             return
         self._down_since = asyncio.get_running_loop().time()
         if self._flushed is not None:
             self._flushed.set()  # a stop waiting for the backlog to be sent waits no more
         self._count("broker_outages")
+        if isinstance(exc, ResponseError):
+            # Not a network matter: retrying alone will not help, someone must act.
+            logger.error(
+                "Redis at %s refuses the broker's commands (%s): are the keys %s and %s used by "
+                "something else? Delete them or choose another cluster name. Delivering in this "
+                "process only and keeping up to %d messages for the cluster; retrying",
+                self._shown_url, exc, self.key, self._epoch_key, self.max_backlog,
+            )
+            return
         logger.warning(
             "Redis at %s unreachable (%s): delivering in this process only and keeping up to %d "
             "messages for the cluster; retrying",
@@ -326,25 +373,28 @@ class RedisBroker(Broker):
     async def _write_loop(self, client: Redis) -> None:
         assert self._wake is not None and self._flushed is not None
         delay = BACKOFF[0]
+        add = client.register_script(_ADD_SCRIPT)  # EVALSHA; loaded again into a restarted Redis
         # Connected before the first publish: a process busy delivering its own publishes may
         # spare one round trip per batch, not the several of a connection's handshake and check
         # (a large room's first messages then reached no other process for 30 s).
         try:
-            await self._check_instance(client)
+            await self._fetch_epoch(client)
         except _DOWN as exc:
             self._lost(exc)  # retried below once there is something to add
         else:
             self._back()
         while self._running:
+            if self._replay_due:
+                self._replay()
             if not self._backlog:
                 self._flushed.set()
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             try:
-                if self._verify:
-                    await self._check_instance(client)
-                sent = await self._add(client)
+                if self._epoch is None:
+                    await self._fetch_epoch(client)
+                sent = await self._add(client, add)
             except _DOWN as exc:
                 self._lost(exc)
                 delay = await self._retry(delay)
@@ -355,33 +405,51 @@ class RedisBroker(Broker):
                 self._recent.append(self._backlog.popleft())
             self._count("broker_published", sent)
 
-    async def _check_instance(self, client: Redis) -> None:
-        """After a failure: a new Redis instance (restarted, nothing kept) gets our last entries again."""
-        info = await client.info("server")
-        run_id = str(info.get("run_id", ""))
-        if self._run_id is not None and run_id != self._run_id and self._recent:
-            logger.info("%r: Redis was restarted; adding the last %d entries again", self, len(self._recent))
-            self._backlog.extendleft(reversed(self._recent))
-            self._recent.clear()
-        self._run_id = run_id
-        self._verify = False
+    async def _fetch_epoch(self, client: Redis) -> None:
+        """Learn the dataset's token (setting one if Redis has none): see :meth:`_dataset`."""
+        token = await client.eval(_EPOCH_SCRIPT, 1, self._epoch_key, uuid.uuid4().hex)
+        self._dataset(token)
 
-    async def _add(self, client: Redis) -> int:
-        """Add the oldest backlog entries in one round trip; how many."""
+    def _dataset(self, token: bytes) -> None:
+        """Note the dataset's token: a new one (Redis lost its data) calls for a replay and a reread."""
+        known, self._epoch = self._epoch, token
+        if known is None or token == known:
+            return
+        logger.info(
+            "%r: Redis was restarted without its data (or emptied); adding the last %d entries again",
+            self,
+            len(self._recent),
+        )
+        self._replay_due = self._reread = True
+        if self._wake is not None:
+            self._wake.set()
+
+    def _replay(self) -> None:
+        # Only here, between two adds: _add pops what it sent from the backlog's front.
+        self._replay_due = False
+        self._backlog.extendleft(reversed(self._recent))
+        self._recent.clear()
+
+    async def _add(self, client: Redis, script: AsyncScript) -> int:
+        """Add the oldest backlog entries in one round trip; how many (0 if the dataset changed)."""
+        assert self._epoch is not None
         batch = list(islice(self._backlog, BATCH))
-        pipe = client.pipeline(transaction=False)
+        args: list[Any] = [self._epoch, "~" if self.approximate else "=", self.maxlen]
         for seq, message in batch:
-            fields: dict[Any, Any] = {
-                b"o": self._origin,
-                b"n": seq,
-                b"k": b"t" if message.opcode is Opcode.TEXT else b"b",
-                b"d": message.payload,
-            }
+            kind = b"t" if message.opcode is Opcode.TEXT else b"b"
+            fields: list[Any] = [b"o", self._origin, b"n", seq, b"k", kind, b"d", message.payload]
             if message.room is not None:
-                fields[b"r"] = message.room.encode("utf-8")
-            pipe.xadd(self.key, fields, maxlen=self.maxlen, approximate=self.approximate)
-        await pipe.execute()
-        return len(batch)
+                fields += (b"r", message.room.encode("utf-8"))
+            args.append(len(fields))
+            args += fields
+        result = await script(keys=[self.key, self._epoch_key], args=args)
+        if isinstance(result, int):
+            return result
+        if result is None:  # no token at all: set one
+            await self._fetch_epoch(client)
+        else:
+            self._dataset(result)
+        return 0
 
     # -- reading the stream ----------------------------------------------------------
 
@@ -389,13 +457,7 @@ class RedisBroker(Broker):
         delay = BACKOFF[0]
         while self._running:
             try:
-                if self._last_id is None:
-                    # The stream's end now; an id, not "$", so that nothing added meanwhile is missed.
-                    last: Any = await client.xrevrange(self.key, "+", "-", count=1)
-                    self._last_id = last[0][0] if last else b"0-0"
-                # Not blocking while Redis is thought down: say it is back as soon as it answers.
-                block = BLOCK_MS if self.connected else None
-                reply: Any = await client.xread({self.key: self._last_id}, count=BATCH, block=block)
+                reply = await self._read(client)
             except _DOWN as exc:
                 self._lost(exc)
                 delay = await self._retry(delay)
@@ -404,6 +466,29 @@ class RedisBroker(Broker):
             delay = BACKOFF[0]
             for _key, entries in reply or ():
                 await self._deliver_entries(entries)
+
+    async def _read(self, client: Redis) -> Any:
+        """The next entries (None if none came within the block); the dataset's token on the way."""
+        if self._reread:
+            # A new dataset: all of it is new to us (readers skip what they saw by number).
+            self._reread, self._last_id = False, b"0-0"
+        if self._last_id is None:
+            # The stream's end now; an id, not "$", so that nothing added meanwhile is missed.
+            last: Any = await client.xrevrange(self.key, "+", "-", count=1)
+            self._last_id = last[0][0] if last else b"0-0"
+        # Not blocking while Redis is thought down: say it is back as soon as it answers.
+        block = BLOCK_MS if self.connected else None
+        pipe = client.pipeline(transaction=False)
+        pipe.get(self._epoch_key)
+        pipe.xread({self.key: self._last_id}, count=BATCH, block=block)
+        token, reply = await pipe.execute()
+        if token is None:
+            await self._fetch_epoch(client)
+        elif token != self._epoch:
+            self._dataset(token)
+        if self._reread:
+            return None  # read again from the new dataset's start
+        return reply
 
     async def _deliver_entries(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         loop = asyncio.get_running_loop()
@@ -426,13 +511,17 @@ class RedisBroker(Broker):
         if origin is None or origin == self._origin:
             return
         seq = int(fields[b"n"])
-        last = self._seen.get(origin)
+        # Popped and put back: the dict's order is then the order publishers were last heard in.
+        last = self._seen.pop(origin, None)
         if last is not None:
             if seq <= last:
+                self._seen[origin] = last
                 return
             if seq > last + 1:
                 self._gap(origin, seq - last - 1)
         self._seen[origin] = seq
+        if len(self._seen) > MAX_PUBLISHERS:
+            del self._seen[next(iter(self._seen))]
         room = fields.get(b"r")
         opcode = Opcode.TEXT if fields.get(b"k") == b"t" else Opcode.BINARY
         message = Message(None if room is None else room.decode("utf-8"), opcode, fields.get(b"d", b""))
