@@ -3,6 +3,7 @@
     python benchmarks/run.py                       # what `make bench` runs (about 6 minutes)
     python benchmarks/run.py --only wsevents,websockets --loops asyncio --no-write
     python benchmarks/run.py --profile             # cProfile of the wsevents echo server (rtt, pipelined)
+    python benchmarks/run.py --baseline HEAD~5     # also wsevents as of a git revision, side by side
 
 Each server (benchmarks/serve.py NAME) runs in its own process pinned to core 0; the
 load generator (benchmarks/loadgen.py, one program for every server) runs in another
@@ -44,6 +45,8 @@ class Contender:
     #: wsevents only: whether its compiled path must (True) or must not (False) be in use.
     speedups: bool | None = None
     style: str = "event"
+    #: Where its ``wsevents`` must be imported from (a --baseline worktree); None: the installed one.
+    source: str | None = None
 
 
 #: The contenders of the server tables, in order. ``wsevents`` is the pure-Python path;
@@ -123,6 +126,7 @@ class Server:
         self.port: int = info["port"]
         self.pid: int = info["pid"]
         self.speedups: bool | None = info["speedups"]
+        self.source: str | None = info.get("source")
 
     def tail(self) -> str:
         try:
@@ -216,6 +220,7 @@ class Bench:
         self.notes: list[str] = []
         self.raw: dict[str, Any] = {}
         self.only = {s for s in args.only.split(",") if s}
+        self.contenders = with_baseline(CONTENDERS, args.baseline) if args.baseline else list(CONTENDERS)
 
     def wanted(self, label: str) -> bool:
         return not self.only or label in self.only
@@ -238,6 +243,8 @@ class Bench:
                         self.notes.append(f"{c.label} left out: wsevents._speedups is not built here.")
                         return None
                     raise Failed("WSEVENTS_NO_SPEEDUPS=1 did not turn the compiled path off")
+                if c.source is not None and not (server.source or "").startswith(c.source):
+                    raise Failed(f"served wsevents from {server.source}, not from {c.source}")
                 figures = medians(loadgen(server, scenarios, self.args, deflate=compression))
         except (Failed, subprocess.TimeoutExpired, OSError, ValueError) as exc:
             self.fail(what, exc)
@@ -247,7 +254,7 @@ class Bench:
 
     def servers(self, loop: str) -> dict[str, dict[str, float]]:
         rows: dict[str, dict[str, float]] = {}
-        for c in CONTENDERS:
+        for c in self.contenders:
             if self.wanted(c.label):
                 figures = self.measure(c, loop, [s for s, _, _ in SCENARIOS])
                 if figures is not None:
@@ -450,6 +457,44 @@ def write_results(text: str) -> None:
     results.write_text(current)
 
 
+def with_baseline(contenders: list[Contender], ref: str) -> list[Contender]:
+    """``contenders`` with wsevents as of git revision ``ref`` (both paths) after the current one.
+
+    The revision is checked out in a temporary worktree, its C speed-up built in place, and
+    served through ``PYTHONPATH`` by the same benchmarks/serve.py: a before/after comparison in
+    one run, on the same machine state.
+    """
+    repo = HERE.parent
+    commit = subprocess.run(["git", "rev-parse", "--short", ref], cwd=repo, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    tree = Path(tempfile.mkdtemp(prefix=f"wsevents-{commit}-"))
+    subprocess.run(["git", "worktree", "add", "--detach", "--force", str(tree), commit], cwd=repo,
+                   check=True, capture_output=True)
+    atexit.register(lambda: subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=repo,
+                                           capture_output=True, check=False))
+    build_speedups(tree / "src" / "wsevents")
+    src = str(tree / "src")
+    extra = [
+        Contender(f"wsevents@{commit}", "wsevents", {**PURE, "PYTHONPATH": src}, speedups=False, source=src),
+        Contender(f"wsevents-c@{commit}", "wsevents", {"PYTHONPATH": src}, speedups=True, source=src),
+    ]
+    at = max(i for i, c in enumerate(contenders) if c.label.startswith("wsevents")) + 1
+    return [*contenders[:at], *extra, *contenders[at:]]
+
+
+def build_speedups(package: Path) -> None:
+    """Compile ``package``'s C speed-up in place with the system compiler (what setup.py builds)."""
+    import sysconfig
+
+    source = package / "_speedups.c"
+    if not source.exists():
+        return  # a revision without it: its wsevents-c row is left out, with a note
+    target = package / f"_speedups{sysconfig.get_config_var('EXT_SUFFIX')}"
+    include = sysconfig.get_paths()["include"]
+    subprocess.run([os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC", f"-I{include}", str(source),
+                    "-o", str(target)], check=True, capture_output=True)
+
+
 def profile(args: argparse.Namespace) -> None:
     """cProfile of the wsevents echo server (pure Python, event style, asyncio) under rtt and pipelined."""
     import pstats
@@ -490,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
         "--allow-idle", action="store_true", help="let idle CPUs halt (no /dev/cpu_dma_latency request)"
     )
     parser.add_argument("--profile", action="store_true", help="profile the wsevents server instead")
+    parser.add_argument("--baseline", metavar="REF",
+                        help="also serve wsevents as of this git revision (before/after in one run)")
     parser.add_argument("--top", type=int, default=15, help="--profile: functions shown")
     args = parser.parse_args(argv)
     if args.quick:

@@ -40,7 +40,8 @@ async def main(args: argparse.Namespace) -> None:
     module = load(args.name)
 
     def ready(port: int) -> None:
-        info = {"port": port, "pid": os.getpid(), "speedups": speedups(), "loop": type(loop).__module__}
+        info = {"port": port, "pid": os.getpid(), "speedups": speedups(), "loop": type(loop).__module__,
+                "source": getattr(sys.modules.get("wsevents"), "__file__", None)}
         tmp = Path(args.port_file + ".tmp")
         tmp.write_text(json.dumps(info))
         tmp.replace(args.port_file)
