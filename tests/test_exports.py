@@ -29,6 +29,16 @@ API_NAMES = [
     "InvalidState",
     "ConcurrencyError",
     "ConnectionClosed",
+    # The finer errors of issue 10, each under one of the classes above.
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
+    "InvalidURI",
+    "InvalidStatus",
+    "InvalidMessage",
+    "InvalidUpgrade",
+    "NegotiationError",
+    "ProxyError",
+    "HandshakeTimeout",
     # The monitoring page's helper (issue 14): /metrics as an http_handler.
     "metrics_handler",
 ]

@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Awaitable
 from typing import cast
 
-from ..errors import HandshakeError
+from ..errors import HandshakeError, HandshakeTimeout, InvalidStatus, ProxyError
 from ..protocol.deflate import client_accept, client_offer
 from ..protocol.handshake import (
     Response,
@@ -105,7 +105,7 @@ class ClientConnection(Connection):
         if limit == 0:
             return False
         if self._redirects >= limit:
-            raise HandshakeError(f"too many redirects: more than max_redirects={limit}", response.status)
+            raise InvalidStatus(f"too many redirects: more than max_redirects={limit}", response.status)
         target = redirect_target(self.url, response)
         self._redirects += 1
         logger.info("redirect %d: %s%s -> %s%s", response.status, self.url.host_header, self.url.path,
@@ -178,7 +178,7 @@ async def _connect_unix(
         )
         await asyncio.wait_for(connect, options.handshake_timeout)
     except asyncio.TimeoutError:
-        conn._failed = HandshakeError(f"timed out connecting to the Unix socket {path}")
+        conn._failed = HandshakeTimeout(f"timed out connecting to the Unix socket {path}")
         conn._abort()
     except Exception as exc:
         logger.debug("connecting to the Unix socket %s failed: %r", path, exc)
@@ -218,7 +218,7 @@ async def _connect(
             await connect
     except asyncio.TimeoutError:
         via = f" through proxy {proxy}" if proxy is not None else ""
-        conn._failed = HandshakeError(f"timed out connecting to {host}:{port}{via}")
+        conn._failed = HandshakeTimeout(f"timed out connecting to {host}:{port}{via}")
         conn._abort()
     except Exception as exc:
         logger.debug("connecting to %s:%s failed: %r", host, port, exc)
@@ -287,7 +287,8 @@ async def _through_proxy(
 
 async def _socks_connect(proxy: ProxyURL, host: str, port: int) -> socket.socket:
     try:
-        from python_socks import ProxyError, ProxyType
+        from python_socks import ProxyError as SocksError
+        from python_socks import ProxyType
         from python_socks.async_.asyncio import Proxy
     except ImportError:
         raise proxy.socks_missing() from None
@@ -295,8 +296,8 @@ async def _socks_connect(proxy: ProxyURL, host: str, port: int) -> socket.socket
     try:
         socks = Proxy.create(ProxyType[proxy.socks_version], **proxy.socks_arguments())
         sock: socket.socket = await socks.connect(host, port)
-    except ProxyError as exc:
-        raise HandshakeError(f"proxy {proxy} refused the tunnel: {exc}") from exc
+    except SocksError as exc:
+        raise ProxyError(f"proxy {proxy} refused the tunnel: {exc}") from exc
     return sock
 
 

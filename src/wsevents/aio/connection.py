@@ -31,6 +31,7 @@ from ..errors import (
     ConcurrencyError,
     ConnectionClosed,
     HandshakeError,
+    HandshakeTimeout,
     InvalidState,
     MessageTooBig,
     ProtocolError,
@@ -529,7 +530,7 @@ class Connection(EventEmitter, asyncio.Protocol):
         self._timer = None
         if self.ready_state is ReadyState.CONNECTING:
             logger.debug("handshake timed out: %r", self)
-            self._failed = HandshakeError("opening handshake timed out")
+            self._failed = HandshakeTimeout("opening handshake timed out")
             self._abort()
 
     def _connect_failed(self, error: BaseException) -> None:

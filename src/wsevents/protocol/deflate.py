@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import HandshakeError, MessageTooBig, ProtocolError
+from ..errors import MessageTooBig, NegotiationError, ProtocolError
 
 __all__ = [
     "EXTENSION",
@@ -279,7 +279,7 @@ def client_accept(header: str, config: DeflateConfig) -> PerMessageDeflate:
         elif config.client_max_window_bits is None:
             client_bits = DEFAULT_WINDOW_BITS
     except ValueError as exc:
-        raise HandshakeError(f"Invalid handshake: bad permessage-deflate answer: {exc}") from None
+        raise NegotiationError(f"Invalid handshake: bad permessage-deflate answer: {exc}") from None
     return PerMessageDeflate(
         compress_bits=client_bits,
         compress_no_context=config.client_no_context_takeover or got.client_no_context_takeover,

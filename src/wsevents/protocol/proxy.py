@@ -16,7 +16,7 @@ from typing import Any
 from urllib import request as _request
 from urllib.parse import unquote, urljoin, urlsplit
 
-from ..errors import HandshakeError, InvalidStatus
+from ..errors import InvalidStatus, ProxyError
 from .handshake import Response
 from .url import WebSocketURL, parse_url
 
@@ -156,7 +156,7 @@ def check_connect_response(response: Response, proxy: ProxyURL) -> None:
     """Check the proxy's answer to ``CONNECT``: any 2xx opens the tunnel.
 
     Raises:
-        HandshakeError: naming the proxy and its answer (``status`` is the proxy's).
+        ProxyError: naming the proxy and its answer (``status`` is the proxy's).
     """
     if 200 <= response.status < 300:
         return
@@ -166,10 +166,10 @@ def check_connect_response(response: Response, proxy: ProxyURL) -> None:
             sent = "the credentials in the proxy URL were refused"
         else:
             sent = "put user:password@ in the proxy URL"
-        raise HandshakeError(
+        raise ProxyError(
             f"proxy {proxy} answered {answer}: proxy authentication required ({sent})", response.status
         )
-    raise HandshakeError(f"proxy {proxy} refused the tunnel: {answer}", response.status)
+    raise ProxyError(f"proxy {proxy} refused the tunnel: {answer}", response.status)
 
 
 def same_origin(a: WebSocketURL, b: WebSocketURL) -> bool:
@@ -213,13 +213,13 @@ def redirect_target(url: WebSocketURL, response: Response) -> WebSocketURL:
     A server reached over TCP cannot send the client to a Unix socket.
 
     Raises:
-        HandshakeError: no ``Location``, a location that is not a WebSocket
+        InvalidStatus: no ``Location``, a location that is not a WebSocket
             URL, one from ``wss://`` to ``ws://`` (TLS is not given up), or
             one to a ``ws+unix://`` URL from a server reached over TCP.
     """
     location = response.headers.get("location")
     if not location:
-        raise HandshakeError(f"redirect {response.status} without a Location header", response.status)
+        raise InvalidStatus(f"redirect {response.status} without a Location header", response.status)
     base = f"{'wss' if url.secure else 'ws'}://{url.host_header}{url.path}"
     if url.unix_path is not None and not _absolute(location):
         # The same server, so the same socket: only the resource changes.
@@ -232,7 +232,7 @@ def redirect_target(url: WebSocketURL, response: Response) -> WebSocketURL:
     try:
         new = parse_url(f"{scheme}{sep}{rest}")
     except ValueError as exc:
-        raise HandshakeError(f"redirect {response.status} to {location!r}: {exc}", response.status) from None
+        raise InvalidStatus(f"redirect {response.status} to {location!r}: {exc}", response.status) from None
     if new.unix_path is not None and url.unix_path is None:
         raise InvalidStatus(
             f"redirect {response.status} to {location!r} refused: a server reached over TCP cannot send "
@@ -240,7 +240,7 @@ def redirect_target(url: WebSocketURL, response: Response) -> WebSocketURL:
             response.status,
         )
     if url.secure and not new.secure:
-        raise HandshakeError(
+        raise InvalidStatus(
             f"redirect {response.status} from wss:// to {location!r} refused: it would give up TLS",
             response.status,
         )

@@ -9,6 +9,8 @@ import base64
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
+from ..errors import InvalidURI
+
 __all__ = ["WebSocketURL", "parse_url", "client_headers"]
 
 
@@ -43,36 +45,36 @@ def parse_url(url: str) -> WebSocketURL:
     request path (``/`` when left out); its ``Host`` header is ``localhost``.
 
     Raises:
-        ValueError: naming what is wrong (not a str, scheme other than
+        InvalidURI: (a ValueError) naming what is wrong (not a str, scheme other than
             ``ws``/``wss``/``ws+unix``/``wss+unix``, no host, bad port, a fragment).
     """
     if not isinstance(url, str):
-        raise ValueError(f"URL must be a str, not {type(url).__name__}")
+        raise InvalidURI(f"URL must be a str, not {type(url).__name__}")
     if url[:9].lower() in ("ws+unix:/", "wss+unix:"):
         return _parse_unix_url(url)
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"invalid WebSocket URL {url!r}: {exc}") from None
+        raise InvalidURI(f"invalid WebSocket URL {url!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("ws", "wss"):
         given = scheme or "missing"
-        raise ValueError(f"invalid WebSocket URL {url!r}: scheme must be ws or wss, not {given!r}")
+        raise InvalidURI(f"invalid WebSocket URL {url!r}: scheme must be ws or wss, not {given!r}")
     if not parts.hostname:
-        raise ValueError(f"invalid WebSocket URL {url!r}: no host")
+        raise InvalidURI(f"invalid WebSocket URL {url!r}: no host")
     if parts.fragment or url.endswith("#"):
-        raise ValueError(f"invalid WebSocket URL {url!r}: fragments are not allowed")
+        raise InvalidURI(f"invalid WebSocket URL {url!r}: fragments are not allowed")
     secure = scheme == "wss"
     if port is None:
         port = 443 if secure else 80
     elif port == 0:
-        raise ValueError(f"invalid WebSocket URL {url!r}: port 0")
+        raise InvalidURI(f"invalid WebSocket URL {url!r}: port 0")
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
     if any(c in path for c in " \r\n"):
-        raise ValueError(f"invalid WebSocket URL {url!r}: whitespace in the path")
+        raise InvalidURI(f"invalid WebSocket URL {url!r}: whitespace in the path")
     # Only ASCII goes into the request line and the Host header.
     path = quote(path, safe=_PRINTABLE_ASCII)
     host = parts.hostname
@@ -80,7 +82,7 @@ def parse_url(url: str) -> WebSocketURL:
         try:
             host = host.encode("idna").decode("ascii")
         except UnicodeError as exc:
-            raise ValueError(f"invalid WebSocket URL {url!r}: bad host name {host!r} ({exc})") from None
+            raise InvalidURI(f"invalid WebSocket URL {url!r}: bad host name {host!r} ({exc})") from None
     user_info = None
     if parts.username is not None:
         user_info = (unquote(parts.username), unquote(parts.password or ""))
@@ -94,22 +96,22 @@ def _parse_unix_url(url: str) -> WebSocketURL:
     """``ws+unix:///path/to.sock:/resource`` (or ``wss+unix:``): the socket path, ``:``, the request path."""
     parts = urlsplit(url)
     if parts.netloc:
-        raise ValueError(
+        raise InvalidURI(
             f"invalid WebSocket URL {url!r}: a {parts.scheme}:// URL takes no host "
             f"(write {parts.scheme}:///path/to.sock:/resource)"
         )
     if parts.fragment or url.endswith("#"):
-        raise ValueError(f"invalid WebSocket URL {url!r}: fragments are not allowed")
+        raise InvalidURI(f"invalid WebSocket URL {url!r}: fragments are not allowed")
     sock_path, _, path = parts.path.partition(":")
     if not sock_path:
-        raise ValueError(f"invalid WebSocket URL {url!r}: no socket path")
+        raise InvalidURI(f"invalid WebSocket URL {url!r}: no socket path")
     path = path or "/"
     if not path.startswith("/"):
-        raise ValueError(f"invalid WebSocket URL {url!r}: the request path after ':' must start with '/'")
+        raise InvalidURI(f"invalid WebSocket URL {url!r}: the request path after ':' must start with '/'")
     if parts.query:
         path += "?" + parts.query
     if any(c in path for c in " \r\n"):
-        raise ValueError(f"invalid WebSocket URL {url!r}: whitespace in the path")
+        raise InvalidURI(f"invalid WebSocket URL {url!r}: whitespace in the path")
     secure = parts.scheme.lower() == "wss+unix"
     # Host "localhost" as the ws package sends: the socket path means nothing to a server's routing.
     path = quote(path, safe=_PRINTABLE_ASCII)

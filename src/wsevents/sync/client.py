@@ -10,7 +10,7 @@ from typing import Any
 
 from ..aio.options import ClientOptions, merge_options
 from ..aio.unix import unix_error, unix_url
-from ..errors import HandshakeError
+from ..errors import HandshakeError, HandshakeTimeout, InvalidStatus, ProxyError
 from ..protocol.deflate import PerMessageDeflate, client_accept, client_offer
 from ..protocol.handshake import Response, build_request, check_response, generate_key, parse_response
 from ..protocol.proxy import (
@@ -87,7 +87,7 @@ def connect(url: str, **options: Any) -> Connection:
         # A redirect (only returned while max_redirects > 0).
         if redirects >= opts.max_redirects:
             limit = opts.max_redirects
-            raise HandshakeError(f"too many redirects: more than max_redirects={limit}", answer.status)
+            raise InvalidStatus(f"too many redirects: more than max_redirects={limit}", answer.status)
         target = redirect_target(parsed, answer)
         redirects += 1
         cross_origin = cross_origin or not same_origin(parsed, target)
@@ -116,14 +116,15 @@ def _attempt(
             sock = _connect_tcp(host, port, proxy, opts, deadline)
     except TimeoutError:
         via = f" through proxy {proxy}" if proxy is not None else ""
-        raise HandshakeError(f"timed out connecting to {parsed.unix_path or f'{host}:{port}'}{via}") from None
+        where = parsed.unix_path or f"{host}:{port}"
+        raise HandshakeTimeout(f"timed out connecting to {where}{via}") from None
     try:
         if parsed.secure:
             sock = _wrap_tls(sock, parsed, opts, deadline)
         answer = _handshake(sock, parsed, opts, deadline, cross_origin)
     except TimeoutError:
         sock.close()
-        raise HandshakeError(f"timed out in the opening handshake with {host}:{port}") from None
+        raise HandshakeTimeout(f"timed out in the opening handshake with {host}:{port}") from None
     except BaseException:
         sock.close()
         raise
@@ -162,15 +163,16 @@ def _connect_tcp(
 
 def _socks_connect(proxy: ProxyURL, host: str, port: int, timeout: float | None) -> socket.socket:
     try:
-        from python_socks import ProxyError, ProxyType
+        from python_socks import ProxyError as SocksError
+        from python_socks import ProxyType
         from python_socks.sync import Proxy
     except ImportError:
         raise proxy.socks_missing() from None
     try:
         socks = Proxy.create(ProxyType[proxy.socks_version], **proxy.socks_arguments())
         sock: socket.socket = socks.connect(host, port, timeout=timeout)
-    except ProxyError as exc:
-        raise HandshakeError(f"proxy {proxy} refused the tunnel: {exc}") from exc
+    except SocksError as exc:
+        raise ProxyError(f"proxy {proxy} refused the tunnel: {exc}") from exc
     return sock
 
 

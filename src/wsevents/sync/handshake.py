@@ -6,7 +6,7 @@ import socket
 import time
 from typing import Any
 
-from ..errors import HandshakeError
+from ..errors import InvalidMessage
 from ..protocol.handshake import find_head_end
 
 __all__ = ["Deadline", "read_head"]
@@ -57,7 +57,7 @@ def read_head(
         data = sock.recv(READ_SIZE)
         if not data:
             side = "server" if response else "client"
-            raise HandshakeError(f"the {side} closed the connection during the handshake")
+            raise InvalidMessage(f"the {side} closed the connection during the handshake")
         buf += data
         if check is not None:
             check(buf)
