@@ -52,12 +52,12 @@ from .aio.broker_option import make_broker
 from .aio.server import Server
 from .api import create_server
 from .worker_metrics import MetricsHub, WorkerLink
+from .worker_sockets import bind_worker_sockets
 
 __all__ = ["serve", "serve_servers", "worker_index"]
 
 logger = logging.getLogger("wsevents.workers")
 
-_BACKLOG = 511
 # A worker that dies sooner than this after it started counts as dying in a loop.
 _STABLE_AFTER = 5.0
 _MAX_DELAY = 30.0
@@ -132,7 +132,7 @@ def serve_servers(
     if workers == 1:
         _serve_here(make_server(), port, host, ready)
         return
-    sockets = _bind(port, host, workers)
+    sockets = bind_worker_sockets(port, host, workers)
     supervisor = _Supervisor(sockets, lambda sock, index: _worker(make_server, sock, index))
     try:
         code = supervisor.run(ready)
@@ -161,60 +161,6 @@ def _serve_here(server: Server, port: int, host: str | None, ready: Callable[[in
     runner.run()
     if failed:
         raise failed[0]
-
-
-# -- sockets ---------------------------------------------------------------------------
-
-
-def _address(port: int, host: str | None) -> tuple[int, Any]:
-    """``(family, sockaddr)`` to bind: every address (IPv6 and IPv4 when possible) for None."""
-    if host is None:
-        if socket.has_ipv6:
-            try:
-                socket.socket(socket.AF_INET6, socket.SOCK_STREAM).close()
-            except OSError:
-                pass
-            else:
-                return socket.AF_INET6, ("::", port)
-        return socket.AF_INET, ("0.0.0.0", port)
-    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    return info[0], info[4]
-
-
-def _listening_socket(family: int, sockaddr: Any, reuse_port: bool, dual_stack: bool) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
-        sock.bind(sockaddr)
-        sock.listen(_BACKLOG)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def _bind(port: int, host: str | None, count: int) -> list[socket.socket]:
-    """The socket of each worker: ``count`` ``SO_REUSEPORT`` sockets, or one shared socket."""
-    family, sockaddr = _address(port, host)
-    reuse_port = hasattr(socket, "SO_REUSEPORT")
-    first = _listening_socket(family, sockaddr, reuse_port, host is None)
-    if not reuse_port:
-        return [first] * count
-    sockets = [first]
-    try:
-        # Port 0: the others take the port the first one got.
-        bound = (sockaddr[0], first.getsockname()[1], *sockaddr[2:])
-        for _ in range(count - 1):
-            sockets.append(_listening_socket(family, bound, True, host is None))
-    except OSError:
-        for sock in sockets:
-            sock.close()
-        raise
-    return sockets
 
 
 # -- the worker side ----------------------------------------------------------------------
