@@ -19,7 +19,7 @@ from typing import Any
 
 import wsevents
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "make_chat_server", "make_echo_server", "page", "main"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "make_chat_server", "make_echo_server", "page"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -105,10 +105,3 @@ def make_echo_server(**options: Any) -> wsevents.Server:
         _log_errors_and_close(conn)
 
     return wsevents.create_server(on_connection, http_handler=_http_handler(True), **options)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m wsevents.demo``: the same as ``wsevents serve``."""
-    from wsevents.cli import main as cli_main
-
-    return cli_main(["serve", *(argv or [])])
