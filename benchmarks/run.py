@@ -220,7 +220,9 @@ class Bench:
         self.notes: list[str] = []
         self.raw: dict[str, Any] = {}
         self.only = {s for s in args.only.split(",") if s}
-        self.contenders = with_baseline(CONTENDERS, args.baseline) if args.baseline else list(CONTENDERS)
+        self.contenders = list(CONTENDERS)
+        for ref in reversed([r for r in (args.baseline or "").split(",") if r]):
+            self.contenders = with_baseline(self.contenders, ref)
 
     def wanted(self, label: str) -> bool:
         return not self.only or label in self.only
@@ -478,7 +480,8 @@ def with_baseline(contenders: list[Contender], ref: str) -> list[Contender]:
         Contender(f"wsevents@{commit}", "wsevents", {**PURE, "PYTHONPATH": src}, speedups=False, source=src),
         Contender(f"wsevents-c@{commit}", "wsevents", {"PYTHONPATH": src}, speedups=True, source=src),
     ]
-    at = max(i for i, c in enumerate(contenders) if c.label.startswith("wsevents")) + 1
+    # After the current wsevents rows, before any other revision's.
+    at = max(i for i, c in enumerate(contenders) if c.label in ("wsevents", "wsevents-c")) + 1
     return [*contenders[:at], *extra, *contenders[at:]]
 
 
@@ -536,7 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--profile", action="store_true", help="profile the wsevents server instead")
     parser.add_argument("--baseline", metavar="REF",
-                        help="also serve wsevents as of this git revision (before/after in one run)")
+                        help="also serve wsevents as of these git revisions, comma-separated (before/after "
+                        "in one run)")
     parser.add_argument("--top", type=int, default=15, help="--profile: functions shown")
     args = parser.parse_args(argv)
     if args.quick:
