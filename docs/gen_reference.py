@@ -12,7 +12,7 @@ from pathlib import Path
 
 import wsevents
 from wsevents.aio.client import ClientConnection
-from wsevents.aio.options import ClientOptions, ServerOptions
+from wsevents.options import ClientOptions, ServerOptions
 
 OUT = Path(__file__).resolve().parent / "reference.md"
 

@@ -23,6 +23,9 @@ LAYERS = {
     "wsevents.protocol": 1,
     "wsevents.metrics": 1,  # server.metrics: counting and the text exposition, no I/O
     "wsevents.aio": 2,
+    # Shared by aio and sync, importing neither (they use ssl/socket, so not layer 1).
+    "wsevents.options": 2,
+    "wsevents.unix": 2,
     "wsevents.sync": 2,  # the threaded I/O layer, beside aio (tests/sync checks it runs without asyncio)
     "wsevents.api": 3,
     "wsevents.workers": 3,
@@ -149,6 +152,13 @@ def test_checker_sees_a_violation(tmp_path: Path) -> None:
     assert violations(bad, "wsevents.protocol.core", modules) == [
         "asyncio", "socket", "ssl", "threading", "wsevents.aio", "wsevents.aio.connection",
     ]
+
+
+def test_the_threaded_api_imports_nothing_from_aio() -> None:
+    """What wsevents.sync shares with the asyncio API sits below both, not in aio/."""
+    for name, path in MODULES.items():
+        if name.startswith("wsevents.sync"):
+            assert [m for m in imports_of(path, name) if m.startswith("wsevents.aio")] == [], name
 
 
 # -- no import cycles -------------------------------------------------------------------

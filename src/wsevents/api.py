@@ -11,10 +11,10 @@ from typing import Any, Literal, overload
 
 from .aio.client import ClientConnection, open_connection
 from .aio.connection import Connection
-from .aio.options import DEFAULTS, ClientOptions, ServerOptions, merge_options
 from .aio.reconnect import ReconnectingConnection
 from .aio.runner import get_loop
 from .aio.server import Server
+from .options import DEFAULTS, ClientOptions, ServerOptions, merge_options
 
 __all__ = ["create_server", "connect", "set_binary_fragmentation", "set_max_buffer_length"]
 

@@ -32,12 +32,12 @@ from typing import Any
 from .._types import BytesLike, Failed, SendCallback
 from ..emitter import EventEmitter
 from ..errors import ConnectionClosed, HandshakeError, InvalidState, WebSocketError
+from ..options import ClientOptions
 from ..protocol.core import ReadyState
 from ..protocol.url import WebSocketURL, parse_url
 from . import runner
 from .client import ClientConnection, open_connection
 from .connection import Connection, _DrainWaiter, close_args
-from .options import ClientOptions
 from .streams import OutStream
 
 __all__ = [

@@ -8,9 +8,8 @@ import ssl as _ssl
 import urllib.request
 from typing import Any
 
-from ..aio.options import ClientOptions, merge_options
-from ..aio.unix import unix_error, unix_url
 from ..errors import HandshakeError, HandshakeTimeout, InvalidStatus, ProxyError
+from ..options import ClientOptions, merge_options
 from ..protocol.deflate import PerMessageDeflate, client_accept, client_offer
 from ..protocol.handshake import Response, build_request, check_response, generate_key, parse_response
 from ..protocol.proxy import (
@@ -24,6 +23,7 @@ from ..protocol.proxy import (
     strip_credentials,
 )
 from ..protocol.url import WebSocketURL, client_headers, parse_url
+from ..unix import unix_error, unix_url
 from .connection import Connection
 from .handshake import Deadline, read_head
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from ..aio.options import ServerOptions, merge_options
 from ..errors import ConnectionClosed, HandshakeError, InvalidState
+from ..options import ServerOptions, merge_options
 from ..protocol.deflate import PerMessageDeflate, server_accept
 from ..protocol.handshake import (
     build_accept_response,
