@@ -113,13 +113,18 @@ def doc(obj: object) -> str:
 
 
 def members(cls: type) -> list[tuple[str, object]]:
-    found = []
-    for name, member in cls.__dict__.items():
-        if name.startswith("_") or name in ("CONNECTING", "OPEN", "CLOSING", "CLOSED"):
-            continue
-        if callable(member) or isinstance(member, property):
-            found.append((name, member))
-    return sorted(found)
+    """The public methods and properties of ``cls``, those of its private mixins included
+    (``_ClosingInfo``, ``_SendByKind``: shared code, documented as the class's own)."""
+    found: dict[str, object] = {}
+    mixins = [k for k in reversed(cls.__mro__)
+              if k.__name__.startswith("_") and k.__module__.startswith("wsevents")]
+    for klass in [*mixins, cls]:
+        for name, member in klass.__dict__.items():
+            if name.startswith("_") or name in ("CONNECTING", "OPEN", "CLOSING", "CLOSED"):
+                continue
+            if callable(member) or isinstance(member, property):
+                found[name] = member
+    return sorted(found.items())
 
 
 def attributes(cls: type) -> list[tuple[str, str]]:
@@ -199,7 +204,7 @@ def render() -> str:
         kind = "class" if inspect.isclass(obj) else "function"
         lines += [f"## `wsevents.{name}`{signature(obj) if kind == 'function' else ''}", ""]
         if inspect.isclass(obj):
-            bases = [b.__name__ for b in obj.__bases__ if b is not object]
+            bases = [b.__name__ for b in obj.__bases__ if b is not object and not b.__name__.startswith("_")]
             if bases:
                 lines += [f"*class*, based on {', '.join(f'`{b}`' for b in bases)}", ""]
         lines += [doc(obj), ""]

@@ -528,3 +528,26 @@ async def test_typos_on_every_public_emitter_name_the_valid_events(make_server: 
         for valid in type(emitter)._events or ():
             assert repr(valid) in str(info.value)
     await out.end()
+
+
+def test_emit_safe_logs_a_listener_error_instead_of_raising(caplog: pytest.LogCaptureFixture) -> None:
+    em = EventEmitter()
+    seen: list[str] = []
+
+    def broken(text: str) -> None:
+        raise ValueError(text)
+
+    em.on("text", broken)
+    em.on("text", seen.append)
+    with caplog.at_level(logging.ERROR, logger="wsevents"):
+        em._emit_safe("text", "boom")  # no exception reaches the I/O code that emitted
+    assert seen == []  # as emit(): the first listener's error stops the others
+    assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [ValueError]
+    assert "exception in 'text' listener of <wsevents.emitter.EventEmitter object" in caplog.text
+
+
+@pytest.mark.parametrize("cls", [wsevents.Connection, wsevents.Server, wsevents.InStream,
+                                 wsevents.ReconnectingConnection])
+def test_the_library_emits_through_one_emit_safe(cls: type[EventEmitter]) -> None:
+    # Written once in EventEmitter, not once per class (issue 10).
+    assert cls._emit_safe is EventEmitter._emit_safe

@@ -19,6 +19,7 @@ LAYERS = {
     "wsevents.errors": 0,
     "wsevents.emitter": 0,
     "wsevents._types": 0,
+    "wsevents._connection": 0,
     "wsevents._speedups": 0,
     "wsevents.protocol": 1,
     "wsevents.metrics": 1,  # server.metrics: counting and the text exposition, no I/O

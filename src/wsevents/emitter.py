@@ -177,6 +177,14 @@ class EventEmitter:
                 task.add_done_callback(functools.partial(_task_done, self, event, args))
         return True
 
+    def _emit_safe(self, event: str, *args: Any) -> None:
+        """Emit on behalf of the library (a socket event, a timer): a listener's exception is
+        logged, never raised into the I/O code that emitted."""
+        try:
+            self.emit(event, *args)
+        except Exception:
+            logger.exception("exception in %r listener of %r", event, self)
+
     def _listener_added(self, event: str) -> None:
         """Hook for subclasses that react to new listeners (e.g. streams)."""
 

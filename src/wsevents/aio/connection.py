@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mappi
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
+from .._connection import _ClosingInfo, _SendByKind
 from .._types import DONE, BytesLike, Failed, SendCallback
 from ..emitter import EventEmitter
 from ..errors import (
@@ -110,7 +111,7 @@ class _DrainWaiter:
         return f"<DrainWaiter {self.future!r}>"
 
 
-class Connection(EventEmitter, asyncio.Protocol):
+class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
     """A WebSocket connection, on the server side or the client side.
 
     Events: ``"connect"()``, ``"text"(str)``, ``"binary"(InStream)``,
@@ -249,19 +250,8 @@ class Connection(EventEmitter, asyncio.Protocol):
             return None
         return self._transport.get_extra_info("peername")
 
-    @property
-    def close_code(self) -> int | None:
-        """The code ``"close"`` was (or will be) emitted with, once known."""
-        return self._close_code
-
-    @property
-    def close_reason(self) -> str:
-        """The reason that goes with :attr:`close_code`."""
-        return self._close_reason
-
-    def __repr__(self) -> str:
-        side = "client" if self._client else "server"
-        return f"<Connection {side} {self.path!r} {self.ready_state.name}>"
+    def _state_name(self) -> str:
+        return self.ready_state.name
 
     # -- rooms -------------------------------------------------------------------
 
@@ -906,18 +896,6 @@ class Connection(EventEmitter, asyncio.Protocol):
             logger.debug("%r sent binary message of %d bytes", self, len(data))
         return self._sent(callback)
 
-    def send(self, data: str | BytesLike, callback: SendCallback | None = None) -> Awaitable[None]:
-        """``send_text`` for a ``str``, ``send_binary`` for a bytes-like object.
-
-        Raises:
-            TypeError: for anything else.
-        """
-        if isinstance(data, str):
-            return self.send_text(data, callback)
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            return self.send_binary(data, callback)
-        raise TypeError(f"send takes a str or a bytes-like object, not {type(data).__name__}")
-
     def send_ping(self, data: str | BytesLike = "", callback: SendCallback | None = None) -> Awaitable[None]:
         """Send a ping with ``data`` (at most 125 bytes); the answer arrives as ``"pong"``."""
         payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
@@ -1022,13 +1000,6 @@ class Connection(EventEmitter, asyncio.Protocol):
             yield message
 
     # -- helpers -------------------------------------------------------------
-
-    def _emit_safe(self, event: str, *args: Any) -> None:
-        """Emit on behalf of the library: a listener's exception is logged, never raised."""
-        try:
-            self.emit(event, *args)
-        except Exception:
-            logger.exception("exception in %r listener of %r", event, self)
 
     @staticmethod
     def _call_safe(callback: SendCallback, error: BaseException | None) -> None:

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Generator
 from types import TracebackType
 from typing import Any
 
+from .._connection import _SendByKind
 from .._types import BytesLike, Failed, SendCallback
 from ..emitter import EventEmitter
 from ..errors import ConnectionClosed, HandshakeError, InvalidState, WebSocketError
@@ -175,7 +176,7 @@ class _Leg(ClientConnection):
         super()._peer_closed(code, reason)
 
 
-class ReconnectingConnection(EventEmitter):
+class ReconnectingConnection(EventEmitter, _SendByKind):
     """A client that opens a new connection after each drop: ``connect(url, reconnect=True)``.
 
     Events style: it is one object that emits ``"connect"`` each time a
@@ -374,13 +375,6 @@ class ReconnectingConnection(EventEmitter):
             except Exception:
                 logger.exception("exception in a send callback")
 
-    def _emit_safe(self, event: str, *args: Any) -> None:
-        """Emit on behalf of the library: a listener's exception is logged, never raised."""
-        try:
-            self.emit(event, *args)
-        except Exception:
-            logger.exception("exception in %r listener of %r", event, self)
-
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
@@ -447,18 +441,6 @@ class ReconnectingConnection(EventEmitter):
             raise TypeError(f"send_binary takes a bytes-like object, not {type(data).__name__}")
         # Copied: a queued mutable buffer could change before it goes out.
         return self._send(data if type(data) is bytes else bytes(data), callback)
-
-    def send(self, data: str | BytesLike, callback: SendCallback | None = None) -> Awaitable[None]:
-        """``send_text`` for a ``str``, ``send_binary`` for a bytes-like object.
-
-        Raises:
-            TypeError: for anything else.
-        """
-        if isinstance(data, str):
-            return self.send_text(data, callback)
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            return self.send_binary(data, callback)
-        raise TypeError(f"send takes a str or a bytes-like object, not {type(data).__name__}")
 
     def send_ping(self, data: str | BytesLike = "", callback: SendCallback | None = None) -> Awaitable[None]:
         """Ping on the current connection; never queued (a late ping measures nothing)."""

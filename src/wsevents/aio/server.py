@@ -869,9 +869,3 @@ class Server(EventEmitter):
             args[0]._listener_failed(event, args, exc)
             return
         super()._listener_failed(event, args, exc)
-
-    def _emit_safe(self, event: str, *args: Any) -> None:
-        try:
-            self.emit(event, *args)
-        except Exception:
-            logger.exception("exception in %r listener of %r", event, self)

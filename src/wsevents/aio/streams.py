@@ -12,7 +12,6 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import Any
 
 from .._types import DONE, BytesLike, Failed, SendCallback
 from ..emitter import EventEmitter
@@ -132,12 +131,6 @@ class InStream(EventEmitter):
         self._wake()
 
     # -- helpers -------------------------------------------------------------
-
-    def _emit_safe(self, event: str, *args: Any) -> None:
-        try:
-            self.emit(event, *args)
-        except Exception:
-            logger.exception("exception in %r listener of an InStream", event)
 
     def _wake(self) -> None:
         waiter = self._waiter

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
+from .._connection import _ClosingInfo
 from ..errors import ConcurrencyError, ConnectionClosed, InvalidState
 from ..protocol.core import ReadyState, WebSocketCore
 from ..protocol.deflate import PerMessageDeflate
@@ -37,7 +38,7 @@ BytesLike = bytes | bytearray | memoryview
 MAX_PENDING_FRAMES = 1024
 
 
-class Connection:
+class Connection(_ClosingInfo):
     """An open WebSocket connection, usable from any thread.
 
     Made by :func:`wsevents.sync.connect` (client side) or handed to the
@@ -118,19 +119,10 @@ class Connection:
         """OPEN, CLOSING (a close frame went one way) or CLOSED (TCP closed)."""
         return self._state
 
-    @property
-    def close_code(self) -> int | None:
-        """How the connection ended (1005: a close frame without a code; 1006: none), None while open."""
-        return self._close_code
+    _repr_name = "wsevents.sync.Connection"
 
-    @property
-    def close_reason(self) -> str:
-        """The reason that came with :attr:`close_code`."""
-        return self._close_reason
-
-    def __repr__(self) -> str:
-        side = "client" if self._client else "server"
-        return f"<wsevents.sync.Connection {side} {self.path!r} {self._state.name}>"
+    def _state_name(self) -> str:
+        return self._state.name
 
     # -- sending -------------------------------------------------------------
 
