@@ -34,6 +34,7 @@ from typing import Any, TextIO, cast
 
 import wsevents
 from wsevents.demo import DEFAULT_HOST, DEFAULT_PORT, make_chat_server, make_echo_server
+from wsevents.errors import OK_CLOSE_CODES
 
 __all__ = ["main", "main_exit", "build_parser"]
 
@@ -493,7 +494,7 @@ async def connect(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> in
         terminal.leave()
     code, reason = conn.close_code, conn.close_reason
     print(f"closed: {code}" + (f" {reason}" if reason else ""), file=sys.stderr, flush=True)
-    return EXIT_OK if code in (1000, 1001) else EXIT_CLOSED
+    return EXIT_OK if code in OK_CLOSE_CODES else EXIT_CLOSED
 
 
 async def _session(conn: wsevents.Connection, args: argparse.Namespace, stdin: TextIO,
@@ -537,7 +538,7 @@ async def _session(conn: wsevents.Connection, args: argparse.Namespace, stdin: T
                 except (wsevents.WebSocketError, OSError):
                     break
         if conn.ready_state == wsevents.Connection.OPEN:
-            await asyncio.wait_for(conn.close(1000), 10)
+            await asyncio.wait_for(conn.close(wsevents.CloseCode.NORMAL), 10)
         try:
             await asyncio.wait_for(printing, 10)
         except wsevents.ConnectionClosed:

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
-from .protocol.closecodes import is_valid_wire_code
+from .protocol.closecodes import CloseCode, is_valid_wire_code
 from .protocol.deflate import DeflateConfig
 from .protocol.handshake import MAX_HEAD_SIZE, MAX_HEADERS, check_header_field, is_token
 from .protocol.proxy import parse_proxy
@@ -214,7 +214,7 @@ class ClientOptions(_Common):
     reconnect: bool = False
     reconnect_delay: float = 1.0
     reconnect_max_delay: float = 30.0
-    reconnect_stop_codes: Iterable[int] = frozenset({1008})
+    reconnect_stop_codes: Iterable[int] = frozenset({int(CloseCode.POLICY_VIOLATION)})
     reconnect_queue: int = 0
     proxy: str | bool | None = True
     max_redirects: int = 10

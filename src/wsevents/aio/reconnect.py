@@ -32,8 +32,9 @@ from typing import Any
 from .._connection import _SendByKind
 from .._types import BytesLike, Failed, SendCallback
 from ..emitter import EventEmitter
-from ..errors import ConnectionClosed, HandshakeError, InvalidState, WebSocketError
+from ..errors import OK_CLOSE_CODES, ConnectionClosed, HandshakeError, InvalidState, WebSocketError
 from ..options import ClientOptions
+from ..protocol.closecodes import CloseCode
 from ..protocol.core import ReadyState
 from ..protocol.url import WebSocketURL, parse_url
 from . import runner
@@ -324,7 +325,7 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
         elif leg._was_open:
             delay = self._policy.after_close(self._loop.time(), code, by_peer=leg._peer_initiated)
             if delay is None:
-                clean = code in (1000, 1001)
+                clean = code in OK_CLOSE_CODES
                 self._end(None if clean else ConnectionClosed(code, reason))
             else:
                 self._retry_in(delay, f"connection closed with {code}")
@@ -347,7 +348,7 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
         """Reconnection is over: fail what is queued, tell awaiters, let the loop go."""
         self.ready_state = ReadyState.CLOSED
         self._end_error = error
-        closed = ConnectionClosed(self.close_code or 1006, self.close_reason)
+        closed = ConnectionClosed(self.close_code or CloseCode.ABNORMAL, self.close_reason)
         while self._queue:
             _, future, callback = self._queue.popleft()
             self._queued_sent(future, callback, closed)
@@ -488,14 +489,14 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
                     self._timer = None
                 self._end(None)
                 if not self._ever_opened:
-                    self._emit_safe("close", 1006, "")
+                    self._emit_safe("close", CloseCode.ABNORMAL, "")
                 self._wake()
         return asyncio.shield(self._closed)
 
     def _shutdown(self) -> None:
         """Called by ``run()`` on SIGINT/SIGTERM: close with 1001 and stop reconnecting."""
         if self.ready_state is ReadyState.OPEN:
-            self.close(1001, "going away")
+            self.close(CloseCode.GOING_AWAY, "going away")
         else:
             self.close()
 
@@ -508,7 +509,7 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
         super()._listener_failed(event, args, exc)
         leg = self._open_leg()
         if leg is not None:
-            leg.close(1011, "internal error")
+            leg.close(CloseCode.INTERNAL_ERROR, "internal error")
 
     # -- async style -------------------------------------------------------------
 
@@ -518,7 +519,8 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
             if self._open_leg() is not None:
                 return self
             if self.ready_state is ReadyState.CLOSED:
-                raise self._end_error or ConnectionClosed(self.close_code or 1006, self.close_reason)
+                code = self.close_code or CloseCode.ABNORMAL
+                raise self._end_error or ConnectionClosed(code, self.close_reason)
             await self._changed()
 
     def __await__(self) -> Generator[Any, None, ReconnectingConnection]:
@@ -552,7 +554,7 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.close(1000 if exc is None else 1011)
+        await self.close(CloseCode.NORMAL if exc is None else CloseCode.INTERNAL_ERROR)
 
 
 def _attempt_error(leg: ClientConnection) -> BaseException | None:

@@ -78,7 +78,8 @@ def make_chat_server(**options: Any) -> wsevents.Server:
             if nick is not None:
                 publish(f"{nick} left")
 
-        conn.on("binary", lambda stream: conn.close(1003, "text messages only"))
+        refuse = wsevents.CloseCode.UNSUPPORTED_DATA
+        conn.on("binary", lambda stream: conn.close(refuse, "text messages only"))
         _log_errors_and_close(conn)
 
     def publish(text: str) -> None:

@@ -48,6 +48,6 @@ def check_close_order(code: object, reason: object) -> None:
         TypeError: ``code`` is a str; the message says the code comes first.
     """
     if isinstance(code, str):
-        first = reason if isinstance(reason, int) and not isinstance(reason, bool) else 1000
+        first = reason if isinstance(reason, int) and not isinstance(reason, bool) else CloseCode.NORMAL.value
         example = f"close({first}, {code!r})"
         raise TypeError(f"close(code, reason): the code comes first, e.g. {example}")

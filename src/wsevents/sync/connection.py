@@ -22,7 +22,8 @@ from types import TracebackType
 from typing import Any
 
 from .._connection import _ClosingInfo
-from ..errors import ConcurrencyError, ConnectionClosed, InvalidState
+from ..errors import OK_CLOSE_CODES, ConcurrencyError, ConnectionClosed, InvalidState
+from ..protocol.closecodes import CloseCode
 from ..protocol.core import ReadyState, WebSocketCore
 from ..protocol.deflate import PerMessageDeflate
 from .handshake import READ_SIZE
@@ -187,7 +188,7 @@ class Connection(_ClosingInfo):
         except OSError as exc:
             # The reader sees the end too and records how the connection ended.
             self._abort()
-            raise ConnectionClosed(1006, f"the connection broke while sending: {exc}") from exc
+            raise ConnectionClosed(CloseCode.ABNORMAL, f"the connection broke while sending: {exc}") from exc
 
     def _flush(self, wait: bool = True) -> None:
         """Write what the core produced, in order, whoever produced it.
@@ -234,7 +235,7 @@ class Connection(_ClosingInfo):
     def _next_message(self, deadline: float | None) -> str | bytes:
         while not self._messages:
             if self._input_ended:
-                raise ConnectionClosed(self._close_code or 1006, self._close_reason)
+                raise ConnectionClosed(self._close_code or CloseCode.ABNORMAL, self._close_reason)
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise TimeoutError("no message arrived in time")
@@ -251,7 +252,7 @@ class Connection(_ClosingInfo):
             try:
                 message = self.recv()
             except ConnectionClosed as exc:
-                if exc.code in (1000, 1001):
+                if exc.code in OK_CLOSE_CODES:
                     return
                 raise
             yield message
@@ -352,7 +353,7 @@ class Connection(_ClosingInfo):
             self._state = ReadyState.CLOSED
             self._input_ended = True
             if self._close_code is None:
-                self._close_code, self._close_reason = 1006, ""
+                self._close_code, self._close_reason = CloseCode.ABNORMAL, ""
             self._cond.notify_all()
         if self._ka_answered is not None:
             # Wake the keepalive thread so that it sees the end now, not after ping_timeout.
@@ -392,7 +393,7 @@ class Connection(_ClosingInfo):
 
     # -- closing -------------------------------------------------------------
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Close the connection: send a close frame, wait for the peer's (``close_timeout``), close TCP.
 
         Returns when the socket is closed. Calling it again, or after the
@@ -482,7 +483,7 @@ class Connection(_ClosingInfo):
             if timeout is not None and not answered.wait(timeout):
                 if self._state is ReadyState.OPEN:
                     logger.info("keepalive ping timeout: %r", self)
-                    self._abandon(1011, "keepalive ping timeout")
+                    self._abandon(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
                 return
             if self._closed.is_set():
                 return
@@ -498,4 +499,4 @@ class Connection(_ClosingInfo):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close(1000 if exc_type is None else 1011)
+        self.close(CloseCode.NORMAL if exc_type is None else CloseCode.INTERNAL_ERROR)

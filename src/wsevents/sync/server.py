@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import ConnectionClosed, HandshakeError, InvalidState
 from ..options import ServerOptions, merge_options
+from ..protocol.closecodes import CloseCode
 from ..protocol.deflate import PerMessageDeflate, server_accept
 from ..protocol.handshake import (
     build_accept_response,
@@ -171,7 +172,7 @@ class Server:
                 self._threads.discard(threading.current_thread())
 
     def _call_handler(self, conn: Connection) -> None:
-        code = 1000
+        code = CloseCode.NORMAL
         try:
             self._handler(conn)
         except ConnectionClosed:
@@ -179,13 +180,13 @@ class Server:
         except InvalidState as exc:
             if conn.state is ReadyState.OPEN:
                 logger.exception("the handler raised on %r", conn)
-                code = 1011
+                code = CloseCode.INTERNAL_ERROR
             else:
                 # A send that lost the race with the peer's close: the usual end of an echo loop.
                 logger.debug("%r: %s", conn, exc)
         except Exception:
             logger.exception("the handler raised on %r", conn)
-            code = 1011
+            code = CloseCode.INTERNAL_ERROR
         finally:
             conn.close(code)
             with self._lock:
@@ -291,7 +292,7 @@ class Server:
             if not stopping:
                 self._open.add(conn)
         if stopping:
-            conn.close(1001, "server shutting down")
+            conn.close(CloseCode.GOING_AWAY, "server shutting down")
             return None
         return conn
 
@@ -406,7 +407,7 @@ class Server:
         timeout = self.options.close_timeout
 
         def close(conn: Connection) -> None:
-            conn._send_close(1001, "server shutting down")
+            conn._send_close(CloseCode.GOING_AWAY, "server shutting down")
             conn._wait_closed(timeout)
 
         closers = [
