@@ -14,9 +14,11 @@ publisher's numbers (a gap: logged at WARNING, counted in ``server.stats``).
 Redis restarted without its data (no persistence, or emptied) is noticed by a
 random token kept next to the stream (``wsevents:<cluster>:epoch``): each read
 fetches it, and each add is a script that adds only while it is the token the
-process knows. A new token makes every process add its last ``replay``
-entries again, before anything newer, so that readers that had not read them
-yet get them; readers skip those they saw.
+process knows. A new token makes every process add again, before anything newer, the
+entries that some reader had not read yet (each reader reports the last id it
+read, in the hash ``wsevents:<cluster>:read``, twice a second; a publisher keeps
+its entries until every reader that reports has read them, and at least its
+last ``replay``); readers skip those they saw.
 
 While Redis is unreachable, messages are delivered in this process at once
 and kept, in order, up to ``max_backlog``; past that, ``publish`` raises
@@ -82,6 +84,13 @@ STOP_MARGIN = 0.5
 #: How long the reader waits, beyond an XREAD's block, for Redis's answer before it takes Redis
 #: for unreachable (seconds): a connection that stopped carrying answers must not keep it silent.
 ANSWER_TIMEOUT = 5.0
+#: How often a reader reports the last stream id it read, and a publisher looks at the reports (s).
+REPORT_EVERY = 0.5
+#: A reader whose report has not changed for this long is taken for gone: its lag no longer holds
+#: entries back (seconds; a reader reports at least every REPORT_EVERY while it runs).
+STALE_AFTER = 10.0
+#: A report unchanged for this long is removed from the hash (a process that ended).
+FORGET_AFTER = 60.0
 #: Publishers whose last sequence number a process remembers (the least recently heard is
 #: forgotten past it): bounds the memory a cluster whose workers restart often leaves behind.
 MAX_PUBLISHERS = 10_000
@@ -94,21 +103,27 @@ redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 """
 
-# Adds the entries to the stream (KEYS[1]) only while the dataset's token (KEYS[2]) is ARGV[1]:
-# else returns the token (nil if none), so that nothing newer goes in before the replay.
+# Adds the entries to the stream (KEYS[1]) only while the dataset's token (KEYS[2]) is ARGV[1],
+# and returns {1, the last entry's id}; else returns the token (nil if none), so that nothing newer
+# goes in before the replay.
 # ARGV: the token, '~' or '=', maxlen, then per entry its number of field/value arguments and them.
 _ADD_SCRIPT = """
 local token = redis.call('GET', KEYS[2])
 if token ~= ARGV[1] then return token end
-local i, added = 4, 0
+local i, id = 4, nil
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
-  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], ARGV[3], '*', unpack(ARGV, i + 1, i + n))
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], ARGV[3], '*', unpack(ARGV, i + 1, i + n))
   i = i + n + 1
-  added = added + 1
 end
-return added
+return {1, id}
 """
+
+
+def _id_key(entry_id: bytes) -> tuple[int, int]:
+    """A stream entry id (``b"<ms>-<n>"``) as a tuple that orders like the ids."""
+    ms, _, n = entry_id.partition(b"-")
+    return int(ms), int(n or 0)
 
 
 def _without_password(url: str) -> str:
@@ -137,9 +152,11 @@ class RedisBroker(Broker):
             off can catch up on.
         max_backlog: messages kept for the cluster while Redis is unreachable
             (or slower than the publishers); one more raises ``BrokerBacklogFull``.
-        replay: how many of its last entries a process adds again when it
-            finds a new Redis instance (restarted without persistence), for
-            readers that had not read them yet; readers skip those they saw.
+        replay: how many of its last entries a process keeps, at least, to
+            add them again when Redis lost its data (restarted without
+            persistence), for readers that had not read them yet; it keeps
+            more while a reader reports it has not read them (up to
+            ``max_backlog``). Readers skip those they saw.
     """
 
     def __init__(
@@ -166,6 +183,7 @@ class RedisBroker(Broker):
         self.cluster = cluster
         self.key = f"wsevents:{cluster}"
         self._epoch_key = f"{self.key}:epoch"
+        self._read_key = f"{self.key}:read"
         self.maxlen = maxlen
         self.approximate = approximate
         self.max_backlog = max_backlog
@@ -175,7 +193,17 @@ class RedisBroker(Broker):
         self._pid = os.getpid()
         self._seq = 0
         self._backlog: deque[tuple[int, Message]] = deque()
-        self._recent: deque[tuple[int, Message]] = deque(maxlen=replay)
+        self.replay = replay
+        # Added entries kept for a replay: (sequence number, message, id of its batch's last entry).
+        self._recent: deque[tuple[int, Message, tuple[int, int]]] = deque()
+        # The last id every other reader has read, as reported (None: no report seen yet).
+        self._acked: tuple[int, int] | None = None
+        # Each reader's report as last seen, and when it last changed (this process's clock).
+        self._reports: dict[bytes, tuple[bytes, float]] = {}
+        self._reported_at = -REPORT_EVERY
+        self._reports_sent = 0
+        # Readers whose report is older than FORGET_AFTER: removed from the hash with the next report.
+        self._gone: list[bytes] = []
         # The last entry id read; None until Redis first answers (then: the stream's end).
         self._last_id: bytes | None = None
         self._seen: dict[bytes, int] = {}
@@ -228,6 +256,7 @@ class RedisBroker(Broker):
             self._backlog.clear()
             self._recent.clear()
             self._epoch, self._replay_due, self._reread = None, False, False
+            self._acked, self._reports, self._gone = None, {}, []
         # A client (and connection pool) per loop: the reader's blocking XREAD never delays an XADD.
         # An XREAD is answered within its block, so the reader waits little longer; the writer's
         # pipelines (up to BATCH entries of any size) get more time.
@@ -394,15 +423,20 @@ class RedisBroker(Broker):
             try:
                 if self._epoch is None:
                     await self._fetch_epoch(client)
-                sent = await self._add(client, add)
+                added = await self._add(client, add)
             except _DOWN as exc:
                 self._lost(exc)
                 delay = await self._retry(delay)
                 continue
             self._back()
             delay = BACKOFF[0]
+            if added is None:
+                continue  # a new dataset: replay first
+            sent, last_id = added
             for _ in range(sent):
-                self._recent.append(self._backlog.popleft())
+                seq, message = self._backlog.popleft()
+                self._recent.append((seq, message, last_id))
+            self._trim_recent()
             self._count("broker_published", sent)
 
     async def _fetch_epoch(self, client: Redis) -> None:
@@ -427,11 +461,13 @@ class RedisBroker(Broker):
     def _replay(self) -> None:
         # Only here, between two adds: _add pops what it sent from the backlog's front.
         self._replay_due = False
-        self._backlog.extendleft(reversed(self._recent))
+        self._backlog.extendleft((seq, message) for seq, message, _ in reversed(self._recent))
         self._recent.clear()
+        self._acked, self._reports = None, {}
 
-    async def _add(self, client: Redis, script: AsyncScript) -> int:
-        """Add the oldest backlog entries in one round trip; how many (0 if the dataset changed)."""
+    async def _add(self, client: Redis, script: AsyncScript) -> tuple[int, tuple[int, int]] | None:
+        """Add the oldest backlog entries in one round trip: how many and the last one's id
+        (None if the dataset changed)."""
         assert self._epoch is not None
         batch = list(islice(self._backlog, BATCH))
         args: list[Any] = [self._epoch, "~" if self.approximate else "=", self.maxlen]
@@ -443,13 +479,23 @@ class RedisBroker(Broker):
             args.append(len(fields))
             args += fields
         result = await script(keys=[self.key, self._epoch_key], args=args)
-        if isinstance(result, int):
-            return result
+        if isinstance(result, list):
+            return len(batch), _id_key(result[1])
         if result is None:  # no token at all: set one
             await self._fetch_epoch(client)
         else:
             self._dataset(result)
-        return 0
+        return None
+
+    def _trim_recent(self) -> None:
+        """Forget the added entries no replay needs: read by every reader, beyond the last ``replay``."""
+        recent, acked = self._recent, self._acked
+        while len(recent) > self.replay and acked is not None and recent[0][2] <= acked:
+            recent.popleft()
+        if len(recent) > self.max_backlog:
+            # A reader this far behind would lose these if Redis lost its data now.
+            for _ in range(len(recent) - self.max_backlog):
+                recent.popleft()
 
     # -- reading the stream ----------------------------------------------------------
 
@@ -479,9 +525,13 @@ class RedisBroker(Broker):
         # Not blocking while Redis is thought down: say it is back as soon as it answers.
         block = BLOCK_MS if self.connected else None
         pipe = client.pipeline(transaction=False)
+        report = self._report(pipe)
         pipe.get(self._epoch_key)
         pipe.xread({self.key: self._last_id}, count=BATCH, block=block)
-        token, reply = await pipe.execute()
+        results = await pipe.execute()
+        token, reply = results[-2:]
+        if report:
+            self._read_reports(results[-3], report)
         if token is None:
             await self._fetch_epoch(client)
         elif token != self._epoch:
@@ -489,6 +539,43 @@ class RedisBroker(Broker):
         if self._reread:
             return None  # read again from the new dataset's start
         return reply
+
+    def _report(self, pipe: Any) -> float:
+        """Every REPORT_EVERY: add to ``pipe`` this reader's report and the read of everyone's.
+
+        Returns the time of the report (0: none now). A report is a counter and the last id read:
+        it changes at each report, so that a publisher can tell a running reader from a gone one
+        with its own clock.
+        """
+        now = asyncio.get_running_loop().time()
+        if now - self._reported_at < REPORT_EVERY or self._last_id is None:
+            return 0.0
+        self._reported_at = now
+        self._reports_sent += 1
+        if self._gone:
+            pipe.hdel(self._read_key, *self._gone)
+            self._gone = []
+        pipe.hset(self._read_key, self._origin, b"%d %s" % (self._reports_sent, self._last_id))
+        pipe.hgetall(self._read_key)
+        return now
+
+    def _read_reports(self, reports: dict[bytes, bytes], now: float) -> None:
+        """The last id that every other running reader has read; forget the readers long gone."""
+        seen, fresh = self._reports, []
+        for reader, value in reports.items():
+            if reader == self._origin:
+                continue
+            known = seen.get(reader)
+            if known is None or known[0] != value:
+                seen[reader] = known = (value, now)
+            if now - known[1] < STALE_AFTER:
+                fresh.append(_id_key(value.partition(b" ")[2]))
+            elif now - known[1] > FORGET_AFTER:
+                self._gone.append(reader)
+        for reader in [r for r in seen if r not in reports]:
+            del seen[reader]
+        self._acked = min(fresh) if fresh else (1 << 62, 0)
+        self._trim_recent()
 
     async def _deliver_entries(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         loop = asyncio.get_running_loop()
