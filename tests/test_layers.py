@@ -165,9 +165,9 @@ def test_the_threaded_api_imports_nothing_from_aio() -> None:
 # -- no import cycles -------------------------------------------------------------------
 
 # Cycles known to remain while issue 10 is under way, each named once: the pair of modules.
-# aio/server.py and aio/connection.py call each other (connection.py imports `reject` late);
-# issue 10 gives them a small named interface instead.
-KNOWN_CYCLES: set[frozenset[str]] = {frozenset({"wsevents.aio.connection", "wsevents.aio.server"})}
+# (aio/connection.py <-> aio/server.py is gone: the server answers its own refusals, so
+# connection.py no longer imports `reject` late.)
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 def import_graph(imports: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:

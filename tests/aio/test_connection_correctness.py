@@ -456,7 +456,8 @@ async def test_failure_in_connection_made_fails_the_connect_at_once(
     make_server: Any, url_for: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = await make_server()
-    monkeypatch.setattr("wsevents.aio.client.build_request", boom)
+    # The upgrade request is built in connection_made (by the ClientHandshake).
+    monkeypatch.setattr("wsevents.protocol.opening.build_request", boom)
     conn = wsevents.connect(url_for(server), handshake_timeout=30)
     with pytest.raises(HandshakeError, match="injected failure") as info:
         await asyncio.wait_for(conn, 5)  # not after handshake_timeout

@@ -11,26 +11,17 @@ from collections.abc import Awaitable
 from typing import cast
 
 from ..errors import HandshakeError, HandshakeTimeout, InvalidStatus, ProxyError
-from ..protocol.deflate import client_accept, client_offer
-from ..protocol.handshake import (
-    Response,
-    build_request,
-    check_response,
-    find_head_end,
-    generate_key,
-    parse_response,
-)
+from ..protocol.handshake import Response, find_head_end, generate_key, parse_response
+from ..protocol.opening import ClientHandshake, HandshakeState
 from ..protocol.proxy import (
-    REDIRECT_STATUSES,
     ProxyURL,
     build_connect_request,
     check_connect_response,
     redirect_target,
     same_origin,
     select_proxy,
-    strip_credentials,
 )
-from ..protocol.url import WebSocketURL, client_headers, parse_url
+from ..protocol.url import WebSocketURL, parse_url
 from . import runner
 from .connection import Connection, ReadyState
 from .options import ClientOptions
@@ -45,7 +36,7 @@ class ClientConnection(Connection):
     """The client side of a connection; awaiting it waits for the handshake."""
 
     def __init__(self, url: WebSocketURL, options: ClientOptions, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(client=True, loop=loop, options=options, on_head=self._on_response)
+        super().__init__(client=True, loop=loop, options=options, on_handshake=self._on_response)
         self.url = url
         self.path = url.path
         self.protocols = list(options.protocols)
@@ -62,37 +53,38 @@ class ClientConnection(Connection):
             # close() was called while the TCP connection was being made.
             transport.close()
             return
+        assert isinstance(self._options, ClientOptions)
+        # A new one at each connect: a redirect's target has its own URL, and maybe another origin.
+        handshake = ClientHandshake.from_options(
+            self.url, self._options, cross_origin=self._cross_origin, key=self._key
+        )
+        self._handshake = handshake
         super()._made(transport)
         assert self._transport is not None
-        assert isinstance(self._options, ClientOptions)
-        config = self._options.deflate_config()
-        offer = client_offer(config) if config is not None else None
-        items = self._options.header_items()
-        if self._cross_origin:
-            items = strip_credentials(items)
-        headers = client_headers(self.url, items, offer)
-        self._transport.write(
-            build_request(self.url.host_header, self.url.path, self._key, self.protocols, headers)
-        )
+        self._transport.write(handshake.data_to_send())
 
-    def _on_response(self, conn: Connection, head: bytes, leftover: bytes) -> None:
-        try:
-            response = parse_response(head, self._options.max_headers)
-            if response.status in REDIRECT_STATUSES and self._follow(response):
-                return
-            self.headers = response.headers
-            config = self._options.deflate_config()
-            self.protocol = check_response(response, self._key, self.protocols, config is not None)
-            answer = response.headers.get("sec-websocket-extensions")
-            if answer and config is not None:
-                self.deflate = client_accept(answer, config)
-        except HandshakeError as exc:
-            self._handshake_failed(exc)
+    def _on_response(self, conn: Connection, handshake: ClientHandshake) -> None:
+        response = handshake.response
+        if handshake.state is HandshakeState.REDIRECT:
+            assert response is not None
+            try:
+                self._follow(response)
+            except HandshakeError as exc:
+                self._failed = exc
+                self._abort()
             return
+        if response is not None:
+            self.headers = response.headers
+        if handshake.state is not HandshakeState.ACCEPTED:
+            self._failed = handshake.error
+            self._abort()
+            return
+        self.protocol = handshake.protocol
+        self.deflate = handshake.deflate
         logger.info("connected to %s%s", self.url.host_header, self.url.path)
         if not self._opened.done():
             self._opened.set_result(self)
-        self._open(leftover)
+        self._open(handshake.leftover)
 
     def _follow(self, response: Response) -> bool:
         """Reconnect to where a redirect leads; False when redirects are off.
@@ -115,7 +107,6 @@ class ClientConnection(Connection):
         # The old socket goes away without telling this connection, which lives on.
         transport, self._transport = self._transport, None
         self._cancel_timer()
-        self._on_head = self._on_response
         if transport is not None:
             transport.set_protocol(asyncio.Protocol())
             transport.close()

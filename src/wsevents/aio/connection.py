@@ -42,7 +42,8 @@ from ..protocol.closecodes import check_close_order, may_send
 from ..protocol.core import ReadyState, WebSocketCore
 from ..protocol.deflate import PerMessageDeflate
 from ..protocol.frames import MAX_CONTROL_PAYLOAD
-from ..protocol.handshake import Headers, check_request_start, find_head_end
+from ..protocol.handshake import Headers
+from ..protocol.opening import ClientHandshake, HandshakeState, ServerHandshake
 from . import runner
 from .options import ClientOptions, ServerOptions
 from .streams import InStream, OutStream
@@ -150,13 +151,17 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         loop: asyncio.AbstractEventLoop,
         options: ServerOptions | ClientOptions,
         server: Server | None = None,
-        on_head: Callable[[Connection, bytes, bytes], None] | None = None,
+        handshake: ServerHandshake | None = None,
+        on_handshake: Callable[[Connection, Any], None] | None = None,
     ) -> None:
         EventEmitter.__init__(self)
         self._client = client
         self._loop = loop
         self._options = options
-        self._on_head = on_head
+        # The opening handshake (a client sets its own at each connect) and who acts on
+        # its outcome once the head is in: the server, or the client connection itself.
+        self._handshake: ServerHandshake | ClientHandshake | None = handshake
+        self._on_handshake = on_handshake
         #: The :class:`Server` that accepted this connection, else ``None``.
         self.server = server
         #: The ready state: CONNECTING, OPEN, CLOSING or CLOSED.
@@ -179,7 +184,6 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         self._core: WebSocketCore | None = None
         #: The permessage-deflate codec agreed in the handshake, or None.
         self.deflate: PerMessageDeflate | None = None
-        self._head = bytearray()
         self._timer: asyncio.TimerHandle | None = None
         # Receiving.
         self._in_stream: InStream | None = None
@@ -315,7 +319,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         # A zero high-water mark makes pause_writing/resume_writing tell exactly
         # whether everything written so far has been handed to the OS.
         transport.set_write_buffer_limits(high=0)
-        timeout = self._options.handshake_timeout
+        timeout = self._handshake.timeout if self._handshake is not None else None
         if timeout is not None and self.ready_state is ReadyState.CONNECTING:
             self._timer = self._later(timeout, self._handshake_timed_out)
 
@@ -331,22 +335,14 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
             self._internal_error("data_received", exc)
 
     def _head_received(self, data: bytes) -> None:
-        if self.ready_state is not ReadyState.CONNECTING or self._on_head is None:
+        handshake = self._handshake
+        if handshake is None or self.ready_state is not ReadyState.CONNECTING:
             return
-        head = self._head
-        head += data
-        try:
-            end = find_head_end(head, self._options.max_header_size, response=self._client)
-            if end < 0 and not self._client:
-                check_request_start(head)
-        except HandshakeError as exc:
-            self._handshake_failed(exc)
-            return
-        if end < 0:
-            return
-        on_head, self._on_head = self._on_head, None
-        on_head(self, bytes(head[:end]), bytes(head[end:]))
-        head.clear()
+        reading = handshake.state is HandshakeState.READING
+        # Bytes after the head (while a hook decides) wait in the handshake's leftover.
+        handshake.receive_data(data)
+        if reading and handshake.state is not HandshakeState.READING and self._on_handshake is not None:
+            self._on_handshake(self, handshake)
 
     def eof_received(self) -> bool | None:
         """asyncio.Protocol callback (not for application use)."""
@@ -477,6 +473,8 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
     def _open(self, leftover: bytes) -> None:
         """The handshake succeeded: start the core and feed what followed the head."""
         self._cancel_timer()
+        # Its head buffer and request are not needed any more.
+        self._handshake = None
         assert self._transport is not None
         core = WebSocketCore(
             client=self._client,
@@ -503,18 +501,6 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         # "socket.send() raised exception." for each: drop them quietly.
         if transport is not None and not transport.is_closing():
             transport.write(data)
-
-    def _handshake_failed(self, error: HandshakeError) -> None:
-        """Reject (server) or abandon (client) the handshake; the socket closes."""
-        if self._client:
-            self._failed = error
-            self._abort()
-            return
-        from .server import reject  # a sibling in this layer; imported late to avoid a cycle
-
-        if self.server is not None:
-            self.server.stats["rejected"] += 1
-        reject(self, error)
 
     def _handshake_timed_out(self) -> None:
         self._timer = None

@@ -15,16 +15,8 @@ from ..emitter import EventEmitter
 from ..errors import HandshakeError
 from ..metrics import ServerMetrics
 from ..protocol.core import ReadyState
-from ..protocol.deflate import server_accept
-from ..protocol.handshake import (
-    build_accept_response,
-    build_error_response,
-    check_request,
-    is_upgrade,
-    parse_protocols,
-    parse_request,
-)
-from ..protocol.hooks import HttpRequest, choose, error_response, refusal, response_parts, strip_body
+from ..protocol.hooks import HttpRequest, choose, error_response
+from ..protocol.opening import LINGER_BYTES, LINGER_SECONDS, HandshakeState, ServerHandshake
 from . import rooms, runner
 from .broker import Broker
 from .broker_option import make_broker
@@ -37,18 +29,21 @@ __all__ = ["Server", "HttpRequest", "reject"]
 logger = logging.getLogger("wsevents")
 
 
-# What a refused client may still send after the response, read and thrown away before closing.
-LINGER_BYTES = 1024 * 1024
-# The time bound of that when close_timeout is None.
-LINGER_SECONDS = 5.0
-
-
 def reject(conn: Connection, error: HandshakeError, headers: list[tuple[str, str]] | None = None) -> None:
     """Answer a failed upgrade request with ``error.status`` and close the socket (see :func:`respond`)."""
     logger.debug("rejecting handshake from %s: %s (%d)", conn.remote_address, error, error.status or 400)
     if conn.server is not None:
         conn.server.metrics._refuse(error.status or 400)
     respond(conn, error_response(error, headers))
+
+
+def _refused(conn: Connection, handshake: ServerHandshake) -> None:
+    """Write the refusal ``handshake`` holds and close the socket (see :func:`respond`)."""
+    status = handshake.status or 400
+    logger.debug("rejecting handshake from %s: %s (%d)", conn.remote_address, handshake.error, status)
+    if conn.server is not None:
+        conn.server.metrics._refuse(status)
+    respond(conn, handshake.data_to_send())
 
 
 def respond(conn: Connection, response: bytes) -> None:
@@ -106,10 +101,18 @@ class _Lingering(asyncio.Protocol):
         self.conn.connection_lost(exc)
 
 
-def _hook_failed(conn: Connection, hook: str, exc: Exception) -> None:
+def _hook_failed(conn: Connection, handshake: ServerHandshake, hook: str, exc: Exception) -> None:
     """An application hook raised: log it with its traceback and answer 500."""
     logger.error("%s raised", hook, exc_info=exc)
-    reject(conn, HandshakeError(f"{hook} raised {exc!r}", 500))
+    handshake.refuse(HandshakeError(f"{hook} raised {exc!r}", 500))
+    _refused(conn, handshake)
+
+
+def _http_request(conn: Connection, handshake: ServerHandshake) -> HttpRequest:
+    """The request as the hooks see it."""
+    request = handshake.request
+    assert request is not None
+    return HttpRequest(request.method, request.path, request.headers, conn.remote_address)
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
@@ -617,56 +620,64 @@ class Server(EventEmitter):
     # -- connections -------------------------------------------------------------
 
     def _make_connection(self) -> Connection:
-        conn = Connection(
-            client=False, loop=self._loop, options=self.options, server=self, on_head=self._on_request
+        return Connection(
+            client=False,
+            loop=self._loop,
+            options=self.options,
+            server=self,
+            handshake=ServerHandshake.from_options(self.options),
+            on_handshake=self._on_request,
         )
-        return conn
 
     def _connection_made(self, conn: Connection) -> None:
         self._live.add(conn)
 
-    def _on_request(self, conn: Connection, head: bytes, leftover: bytes) -> None:
-        try:
-            request = parse_request(head, self.options.max_headers)
+    def _on_request(self, conn: Connection, handshake: ServerHandshake) -> None:
+        """The request head is in: answer plain HTTP, refuse, or run the hooks and accept."""
+        request = handshake.request
+        if request is not None:
             conn.path = request.path
             conn.headers = request.headers
-            if self.options.http_handler is not None and not is_upgrade(request):
-                self._serve_http(
-                    conn, HttpRequest(request.method, request.path, request.headers, conn.remote_address)
-                )
-                return
-            key = check_request(request)
-            conn.protocols = parse_protocols(request.headers.get("sec-websocket-protocol"))
-            self._admit(request)
-            # Counted against max_connections until it opens or ends: async hooks take time.
-            self._admitting.add(conn)
-        except HandshakeError as exc:
-            self.stats["rejected"] += 1
-            reject(conn, exc)
+        if handshake.state is HandshakeState.HTTP:
+            self._serve_http(conn, handshake)
+            return
+        if not self._admitted(conn, handshake):
             return
         verdict: Any = True
         if self.options.verify_client is not None:
             try:
-                verdict = self.options.verify_client(
-                    HttpRequest(request.method, request.path, request.headers, conn.remote_address)
-                )
+                verdict = self.options.verify_client(_http_request(conn, handshake))
             except Exception as exc:
-                _hook_failed(conn, "verify_client", exc)
+                _hook_failed(conn, handshake, "verify_client", exc)
                 return
         if inspect.isawaitable(verdict):
-            self._later(conn, self._finish_async(conn, key, verdict, leftover))
+            self._later(conn, self._finish_async(conn, handshake, verdict))
             return
-        if not self._verdict_ok(conn, verdict):
+        if not self._verdict_ok(conn, handshake, verdict):
             return
         try:
             chosen = self._choose(conn)
         except Exception as exc:
-            _hook_failed(conn, "select_protocol", exc)
+            _hook_failed(conn, handshake, "select_protocol", exc)
             return
         if inspect.isawaitable(chosen):
-            self._later(conn, self._finish_async(conn, key, True, leftover, chosen))
+            self._later(conn, self._finish_async(conn, handshake, True, chosen))
             return
-        self._accept(conn, key, chosen, leftover)
+        self._accept(conn, handshake, chosen)
+
+    def _admitted(self, conn: Connection, handshake: ServerHandshake) -> bool:
+        """A valid upgrade request within ``max_connections`` and ``origins``; else it is refused."""
+        if handshake.state is HandshakeState.UPGRADE:
+            conn.protocols = handshake.offered
+            limit = self.options.max_connections
+            handshake.admit(limit is not None and len(self._open) + len(self._admitting) >= limit)
+        if handshake.state is not HandshakeState.UPGRADE:
+            self.stats["rejected"] += 1
+            _refused(conn, handshake)
+            return False
+        # Counted against max_connections until it opens or ends: async hooks take time.
+        self._admitting.add(conn)
+        return True
 
     def _later(self, conn: Connection, step: Coroutine[Any, Any, None]) -> None:
         """A hook answered with an awaitable: hold the socket's bytes until ``step`` is done."""
@@ -674,69 +685,45 @@ class Server(EventEmitter):
             conn.transport.pause_reading()
         self._loop.create_task(step)
 
-    def _admit(self, request: Any) -> None:
-        """The admission checks that need no application code: connection count, Origin."""
-        opts = self.options
-        if (
-            opts.max_connections is not None
-            and len(self._open) + len(self._admitting) >= opts.max_connections
-        ):
-            raise HandshakeError("too many connections", 503)
-        if opts.origins is not None:
-            origin = request.headers.get("origin")
-            if origin not in opts.origins:
-                raise HandshakeError(f"origin {origin!r} is not allowed", 403)
-
-    def _verdict_ok(self, conn: Connection, verdict: Any) -> bool:
+    def _verdict_ok(self, conn: Connection, handshake: ServerHandshake, verdict: Any) -> bool:
         """Apply ``verify_client``'s answer: True, False (403), a status, or (status, headers)."""
-        refused = refusal(verdict)
-        if refused is None:
+        if handshake.verify(verdict):
             return True
-        status, headers, problem = refused
-        if problem is not None:
-            logger.error("%s", problem)
+        if handshake.problem is not None:
+            logger.error("%s", handshake.problem)
         self.stats["rejected"] += 1
-        reject(conn, HandshakeError("refused by verify_client", status), headers)
+        _refused(conn, handshake)
         return False
 
-    def _serve_http(self, conn: Connection, request: HttpRequest) -> None:
+    def _serve_http(self, conn: Connection, handshake: ServerHandshake) -> None:
         """Answer a plain HTTP request with ``http_handler`` (None: 426, as without it)."""
         assert self.options.http_handler is not None
         try:
-            result = self.options.http_handler(request)
+            result = self.options.http_handler(_http_request(conn, handshake))
         except Exception as exc:
-            _hook_failed(conn, "http_handler", exc)
+            _hook_failed(conn, handshake, "http_handler", exc)
             return
         if inspect.isawaitable(result):
-            self._later(conn, self._serve_http_async(conn, request, result))
+            self._later(conn, self._serve_http_async(conn, handshake, result))
             return
-        self._answer_http(conn, request, result)
+        self._answer_http(conn, handshake, result)
 
-    async def _serve_http_async(self, conn: Connection, request: HttpRequest, pending: Any) -> None:
+    async def _serve_http_async(self, conn: Connection, handshake: ServerHandshake, pending: Any) -> None:
         try:
             result = await pending
         except Exception as exc:
-            _hook_failed(conn, "http_handler", exc)
+            _hook_failed(conn, handshake, "http_handler", exc)
             return
-        self._answer_http(conn, request, result)
+        self._answer_http(conn, handshake, result)
 
-    def _answer_http(self, conn: Connection, request: HttpRequest, result: Any) -> None:
-        if result is None:
-            response = error_response(HandshakeError("not a WebSocket upgrade request", 426))
-            status = 426
-        else:
-            try:
-                status, headers, body = response_parts(result)
-                response = build_error_response(status, headers, body)
-            except (TypeError, ValueError) as exc:
-                logger.error("bad http_handler response: %s", exc)
-                reject(conn, HandshakeError(str(exc), 500))
-                return
-            logger.info("HTTP %d for %s %s", status, conn.remote_address, conn.path)
-        if request.method == "HEAD":
-            # The head a GET would get, Content-Length included, without the body (RFC 9110 9.3.2).
-            response = strip_body(response)
-        respond(conn, response)
+    def _answer_http(self, conn: Connection, handshake: ServerHandshake, result: Any) -> None:
+        if not handshake.answer_http(result):
+            logger.error("%s", handshake.problem)
+            _refused(conn, handshake)
+            return
+        if result is not None:
+            logger.info("HTTP %d for %s %s", handshake.status, conn.remote_address, conn.path)
+        respond(conn, handshake.data_to_send())
 
     def broadcast(
         self,
@@ -801,7 +788,7 @@ class Server(EventEmitter):
         return choose(conn.protocols, opts.valid_protocols, opts.select_protocol, conn)
 
     async def _finish_async(
-        self, conn: Connection, key: str, verdict: Any, leftover: bytes, chosen: Any = None
+        self, conn: Connection, handshake: ServerHandshake, verdict: Any, chosen: Any = None
     ) -> None:
         """The handshake's remaining steps when a hook answered with an awaitable."""
         step = "verify_client"
@@ -810,7 +797,7 @@ class Server(EventEmitter):
                 verdict = await verdict
             if conn.transport is None or conn.transport.is_closing():
                 return
-            if not self._verdict_ok(conn, verdict):
+            if not self._verdict_ok(conn, handshake, verdict):
                 return
             step = "select_protocol"
             if chosen is None:
@@ -818,32 +805,26 @@ class Server(EventEmitter):
             if inspect.isawaitable(chosen):
                 chosen = await chosen
         except Exception as exc:
-            _hook_failed(conn, step, exc)
+            _hook_failed(conn, handshake, step, exc)
             return
         if conn.transport is None or conn.transport.is_closing():
             return
         conn.transport.resume_reading()
-        self._accept(conn, key, chosen, leftover)
+        self._accept(conn, handshake, chosen)
 
-    def _accept(self, conn: Connection, key: str, chosen: Any, leftover: bytes) -> None:
+    def _accept(self, conn: Connection, handshake: ServerHandshake, chosen: Any) -> None:
         transport = conn.transport
         if transport is None or transport.is_closing():
             return
-        protocol = chosen or None
-        if protocol is not None and not isinstance(protocol, str):
-            reject(conn, HandshakeError("select_protocol returned a non-str", 500))
+        if not handshake.accept(chosen):
+            logger.error("%s", handshake.problem)
+            _refused(conn, handshake)
             return
-        conn.protocol = protocol
-        extra: list[tuple[str, str]] = []
-        config = self.options.deflate_config()
-        if config is not None:
-            agreed = server_accept(conn.headers.get("sec-websocket-extensions"), config)
-            if agreed is not None:
-                extra.append(("Sec-WebSocket-Extensions", agreed[0]))
-                conn.deflate = agreed[1]
-        transport.write(build_accept_response(key, protocol, extra))
+        conn.protocol = handshake.protocol
+        conn.deflate = handshake.deflate
+        transport.write(handshake.data_to_send())
         logger.info("connection from %s to %s", conn.remote_address, conn.path)
-        conn._open(leftover)
+        conn._open(handshake.leftover)
 
     def _connection_opened(self, conn: Connection) -> None:
         self._admitting.discard(conn)

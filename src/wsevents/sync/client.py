@@ -10,22 +10,20 @@ from typing import Any
 
 from ..errors import HandshakeError, HandshakeTimeout, InvalidStatus, ProxyError
 from ..options import ClientOptions, merge_options
-from ..protocol.deflate import PerMessageDeflate, client_accept, client_offer
-from ..protocol.handshake import Response, build_request, check_response, generate_key, parse_response
+from ..protocol.handshake import Response, parse_response
+from ..protocol.opening import ClientHandshake, HandshakeState
 from ..protocol.proxy import (
-    REDIRECT_STATUSES,
     ProxyURL,
     build_connect_request,
     check_connect_response,
     redirect_target,
     same_origin,
     select_proxy,
-    strip_credentials,
 )
-from ..protocol.url import WebSocketURL, client_headers, parse_url
+from ..protocol.url import WebSocketURL, parse_url
 from ..unix import unix_error, unix_url
 from .connection import Connection
-from .handshake import Deadline, read_head
+from .handshake import Deadline, read_head, receive_head
 
 __all__ = ["connect"]
 
@@ -207,22 +205,18 @@ def _wrap_tls(
 def _handshake(
     sock: socket.socket, url: WebSocketURL, opts: ClientOptions, deadline: Deadline, cross_origin: bool
 ) -> Connection | Response:
-    key = generate_key()
-    config = opts.deflate_config()
-    offer = client_offer(config) if config is not None else None
-    items = opts.header_items()
-    headers = client_headers(url, strip_credentials(items) if cross_origin else items, offer)
+    handshake = ClientHandshake.from_options(url, opts, cross_origin=cross_origin)
     deadline.apply(sock)
-    sock.sendall(build_request(url.host_header, url.path, key, opts.protocols, headers))
-    head, leftover = read_head(sock, deadline, opts.max_header_size, response=True)
-    response = parse_response(head, opts.max_headers)
-    if response.status in REDIRECT_STATUSES and opts.max_redirects > 0:
+    sock.sendall(handshake.data_to_send())
+    receive_head(sock, deadline, handshake)
+    response = handshake.response
+    if handshake.state is HandshakeState.REDIRECT:
+        assert response is not None
         return response
-    protocol = check_response(response, key, list(opts.protocols), config is not None)
-    deflate: PerMessageDeflate | None = None
-    answer = response.headers.get("sec-websocket-extensions")
-    if answer and config is not None:
-        deflate = client_accept(answer, config)
+    if handshake.state is not HandshakeState.ACCEPTED:
+        assert handshake.error is not None
+        raise handshake.error
+    assert response is not None
     sock.settimeout(None)
     conn = Connection(
         sock,
@@ -230,9 +224,9 @@ def _handshake(
         options=opts,
         path=url.path,
         headers=response.headers,
-        protocol=protocol,
-        deflate=deflate,
+        protocol=handshake.protocol,
+        deflate=handshake.deflate,
     )
     logger.info("connected to %s%s", url.host_header, url.path)
-    conn._start(leftover)
+    conn._start(handshake.leftover)
     return conn

@@ -8,8 +8,9 @@ from typing import Any
 
 from ..errors import InvalidMessage
 from ..protocol.handshake import find_head_end
+from ..protocol.opening import ClientHandshake, HandshakeState, ServerHandshake
 
-__all__ = ["Deadline", "read_head"]
+__all__ = ["Deadline", "read_head", "receive_head"]
 
 # How much one read takes from the socket.
 READ_SIZE = 65536
@@ -61,3 +62,21 @@ def read_head(
         buf += data
         if check is not None:
             check(buf)
+
+
+def receive_head(
+    sock: socket.socket, deadline: Deadline, handshake: ServerHandshake | ClientHandshake
+) -> None:
+    """Feed ``handshake`` from ``sock`` until it has the whole head, failed, or the peer closed.
+
+    Raises:
+        TimeoutError: the deadline passed.
+        OSError: the socket failed.
+    """
+    while handshake.state is HandshakeState.READING:
+        deadline.apply(sock)
+        data = sock.recv(READ_SIZE)
+        if data:
+            handshake.receive_data(data)
+        else:
+            handshake.receive_eof()

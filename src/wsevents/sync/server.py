@@ -22,30 +22,17 @@ from typing import Any
 from ..errors import ConnectionClosed, HandshakeError, InvalidState
 from ..options import ServerOptions, merge_options
 from ..protocol.closecodes import CloseCode
-from ..protocol.deflate import PerMessageDeflate, server_accept
-from ..protocol.handshake import (
-    build_accept_response,
-    build_error_response,
-    check_request,
-    check_request_start,
-    is_upgrade,
-    parse_protocols,
-    parse_request,
-)
-from ..protocol.hooks import HttpRequest, choose, error_response, refusal, response_parts, strip_body
+from ..protocol.handshake import build_error_response
+from ..protocol.hooks import HttpRequest, choose
+from ..protocol.opening import LINGER_BYTES, LINGER_SECONDS, HandshakeState, ServerHandshake
 from .connection import Connection, ReadyState
-from .handshake import Deadline, read_head
+from .handshake import Deadline, receive_head
 
 __all__ = ["Server", "serve"]
 
 logger = logging.getLogger("wsevents")
 
 Handler = Callable[[Connection], object]
-
-# What a refused client may still send after the response, read and thrown away before closing.
-LINGER_BYTES = 1024 * 1024
-# The time bound of that when close_timeout is None.
-LINGER_SECONDS = 5.0
 
 
 class _Refused(Exception):
@@ -230,50 +217,36 @@ class Server:
 
     def _handshake(self, sock: socket.socket, address: Any, deadline: Deadline) -> Connection | None:
         opts = self.options
-        try:
-            head, leftover = read_head(
-                sock, deadline, opts.max_header_size, response=False, check=check_request_start
-            )
-            request = parse_request(head, opts.max_headers)
-        except HandshakeError as exc:
-            if exc.status is None:
-                raise
-            raise _Refused(error_response(exc)) from None
+        handshake = ServerHandshake.from_options(opts)
+        receive_head(sock, deadline, handshake)
+        if handshake.state is HandshakeState.FAILED:
+            assert handshake.error is not None
+            raise handshake.error
+        if handshake.state is HandshakeState.REFUSED:
+            raise _Refused(handshake.data_to_send())
+        request = handshake.request
+        assert request is not None
         http = HttpRequest(request.method, request.path, request.headers, address)
-        if opts.http_handler is not None and not is_upgrade(request):
-            raise _Refused(self._http_response(http))
-        try:
-            key = check_request(request)
-            self._admit(http)
-        except HandshakeError as exc:
-            raise _Refused(error_response(exc)) from None
-        self._verify(http)
-        protocol = self._protocol(http, parse_protocols(request.headers.get("sec-websocket-protocol")))
-        extra: list[tuple[str, str]] = []
-        deflate: PerMessageDeflate | None = None
-        config = opts.deflate_config()
-        if config is not None:
-            agreed = server_accept(request.headers.get("sec-websocket-extensions"), config)
-            if agreed is not None:
-                extra.append(("Sec-WebSocket-Extensions", agreed[0]))
-                deflate = agreed[1]
-        return self._upgrade(
-            sock, build_accept_response(key, protocol, extra), http, protocol, deflate, leftover
+        if handshake.state is HandshakeState.HTTP:
+            raise _Refused(self._http_response(handshake, http))
+        if not handshake.admit(self._full()):
+            raise _Refused(handshake.data_to_send())
+        self._verify(handshake, http)
+        chosen = _call_hook(
+            "select_protocol", choose, handshake.offered, opts.valid_protocols, opts.select_protocol, http
         )
+        if not handshake.accept(chosen):
+            logger.error("%s", handshake.problem)
+            raise _Refused(handshake.data_to_send())
+        return self._upgrade(sock, handshake, http)
 
     def _upgrade(
-        self,
-        sock: socket.socket,
-        response: bytes,
-        http: HttpRequest,
-        protocol: str | None,
-        deflate: PerMessageDeflate | None,
-        leftover: bytes,
+        self, sock: socket.socket, handshake: ServerHandshake, http: HttpRequest
     ) -> Connection | None:
         if self._stopping.is_set():
             raise _Refused(build_error_response(503))
         # Still bounded by the handshake's deadline (the socket's timeout).
-        sock.sendall(response)
+        sock.sendall(handshake.data_to_send())
         sock.settimeout(None)
         conn = Connection(
             sock,
@@ -281,11 +254,11 @@ class Server:
             options=self.options,
             path=http.path,
             headers=http.headers,
-            protocol=protocol,
-            deflate=deflate,
+            protocol=handshake.protocol,
+            deflate=handshake.deflate,
         )
         logger.info("connection from %s to %s", http.remote_address, http.path)
-        conn._start(leftover)
+        conn._start(handshake.leftover)
         with self._lock:
             # shutdown() sets _stopping before it takes the list of open connections.
             stopping = self._stopping.is_set()
@@ -296,54 +269,32 @@ class Server:
             return None
         return conn
 
-    def _admit(self, http: HttpRequest) -> None:
-        """The admission checks that need no application code: connection count, Origin."""
-        opts = self.options
-        if opts.max_connections is not None:
-            with self._lock:
-                # This handshake is among those counted.
-                busy = len(self._open) + len(self._handshaking) - 1
-            if busy >= opts.max_connections:
-                raise HandshakeError("too many connections", 503)
-        if opts.origins is not None:
-            origin = http.headers.get("origin")
-            if origin not in opts.origins:
-                raise HandshakeError(f"origin {origin!r} is not allowed", 403)
+    def _full(self) -> bool:
+        """Whether ``max_connections`` are open or handshaking, besides this handshake."""
+        limit = self.options.max_connections
+        if limit is None:
+            return False
+        with self._lock:
+            # This handshake is among those counted.
+            busy = len(self._open) + len(self._handshaking) - 1
+        return busy >= limit
 
-    def _verify(self, http: HttpRequest) -> None:
+    def _verify(self, handshake: ServerHandshake, http: HttpRequest) -> None:
         hook = self.options.verify_client
         if hook is None:
             return
-        refused = refusal(_call_hook("verify_client", hook, http))
-        if refused is not None:
-            status, headers, problem = refused
-            if problem is not None:
-                logger.error("%s", problem)
-            raise _Refused(error_response(HandshakeError("refused by verify_client", status), headers))
+        if not handshake.verify(_call_hook("verify_client", hook, http)):
+            if handshake.problem is not None:
+                logger.error("%s", handshake.problem)
+            raise _Refused(handshake.data_to_send())
 
-    def _protocol(self, http: HttpRequest, offered: list[str]) -> str | None:
-        opts = self.options
-        chosen = _call_hook(
-            "select_protocol", choose, offered, opts.valid_protocols, opts.select_protocol, http
-        )
-        if chosen is not None and not isinstance(chosen, str):
-            logger.error("select_protocol returned %r, not a str or None", chosen)
-            raise _Refused(build_error_response(500))
-        return chosen or None
-
-    def _http_response(self, http: HttpRequest) -> bytes:
+    def _http_response(self, handshake: ServerHandshake, http: HttpRequest) -> bytes:
         """``http_handler``'s answer to a request that is not an upgrade (None: 426)."""
         assert self.options.http_handler is not None
         result = _call_hook("http_handler", self.options.http_handler, http)
-        if result is None:
-            response = error_response(HandshakeError("not a WebSocket upgrade request", 426))
-        else:
-            try:
-                response = build_error_response(*response_parts(result))
-            except (TypeError, ValueError) as exc:
-                logger.error("bad http_handler response: %s", exc)
-                return build_error_response(500)
-        return strip_body(response) if http.method == "HEAD" else response
+        if not handshake.answer_http(result):
+            logger.error("%s", handshake.problem)
+        return handshake.data_to_send()
 
     def _respond(self, sock: socket.socket, response: bytes) -> None:
         """Send a final HTTP response and close, reading (bounded) what the client still sends.
