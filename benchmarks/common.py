@@ -77,9 +77,16 @@ def deflate_message(payload: bytes) -> bytes:
 
 
 def pin(core: int) -> None:
-    """Run this process on ``core`` only (when the machine has it)."""
-    if hasattr(os, "sched_setaffinity") and core in os.sched_getaffinity(0):
-        os.sched_setaffinity(0, {core})
+    """Run this process on ``core`` only (when the machine has it).
+
+    Whatever the current affinity: a server started by run.py inherits run.py's own core (the
+    load generator's) and must still move to its own.
+    """
+    if hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, {core})
+        except OSError:  # EINVAL: no such core on this machine (or not allowed here)
+            pass
 
 
 def raise_nofile(needed: int = 0) -> int:

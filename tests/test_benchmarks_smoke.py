@@ -68,3 +68,12 @@ def test_quick_benchmark_run_produces_well_formed_results(tmp_path: Path) -> Non
     assert "### Clients, asyncio loop" in text
     # --no-write leaves RESULTS.md alone.
     assert (ROOT / "benchmarks" / "RESULTS.md").read_bytes() == before
+
+
+def test_a_server_started_from_the_load_generator_core_moves_to_its_own() -> None:
+    """run.py pins itself to the load generator's core before it starts the servers: pin() must still
+    move a server (which inherits that affinity) to the server core."""
+    code = "import os, common; common.pin(1); common.pin(0); print(sorted(os.sched_getaffinity(0)))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "benchmarks", capture_output=True,
+                          text=True, timeout=30, check=True)
+    assert done.stdout.split() == ["[0]"]
