@@ -59,9 +59,22 @@ $(VENV)/.installed-bench: $(VENV)/.installed benchmarks/requirements.txt
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	touch $@
 
-# Every contender, every scenario, both loops: under 10 minutes; writes benchmarks/RESULTS.md.
-# Then Autobahn's section 9 against wsevents and websockets; writes benchmarks/AUTOBAHN9.md.
-bench: $(VENV)/.installed-bench
+# Node's ws with bufferutil, the Node contender (benchmarks/node/server.js).
+BENCH_NODE_MODULES := benchmarks/node/node_modules
+$(BENCH_NODE_MODULES)/.installed: benchmarks/node/package.json benchmarks/node/package-lock.json
+	cd benchmarks/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The compiled load generator (run.py also builds it on demand, and falls back to loadgen.py
+# when there is no C compiler).
+benchmarks/build/loadgen: benchmarks/loadgen.c
+	mkdir -p benchmarks/build
+	$(CC) -O2 -o $@ benchmarks/loadgen.c -lm
+
+# Every contender, every scenario, both loops: under 10 minutes; writes benchmarks/RESULTS.md
+# and the chart benchmarks/RESULTS.png. Then Autobahn's section 9 against wsevents and
+# websockets; writes benchmarks/AUTOBAHN9.md.
+bench: $(VENV)/.installed-bench $(BENCH_NODE_MODULES)/.installed benchmarks/build/loadgen
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/autobahn9.py
 
@@ -71,4 +84,4 @@ docs: $(VENV)/.installed-dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) $(NODE_MODULES) build site src/*.egg-info
+	rm -rf $(VENV) $(NODE_MODULES) $(BENCH_NODE_MODULES) benchmarks/build build site src/*.egg-info

@@ -9,7 +9,9 @@ WebSocket work on what comes back beyond finding frame boundaries: a message
 completes when its last byte arrives, and payloads are skipped, never copied.
 Answers are batched: every read that completes k messages is answered with one
 write of k frames. It prints one JSON object: ``{"loop": ..., "results":
-{scenario: [one figure per run]}}``.
+{scenario: [one figure per run]}, "cpu": {scenario: [server CPU µs per message per run]}}``
+(the server's CPU time over the timed part of each run, from ``/proc/PID/stat``; with ``--pid``).
+benchmarks/loadgen.c is the same program compiled, without the per-message cost of this one.
 
 With ``--deflate`` it offers permessage-deflate and sends pre-compressed frames
 (each compressed on its own, so they stay valid whatever context the server keeps);
@@ -42,6 +44,7 @@ from common import (  # noqa: E402
     raise_nofile,
     rss_kib,
     run,
+    server_cpu_us,
 )
 
 SCENARIOS = ("idle memory", "rtt", "pipelined", "100 conns", "1 MiB echo", "handshakes", "broadcast")
@@ -226,12 +229,18 @@ async def close_all(conns: list[Conn], frames: Frames) -> None:
     await asyncio.sleep(0.01 + len(conns) / 20000)  # the server cleans up before what comes next
 
 
-async def echo_run(conns: list[Conn], frame: bytes, seconds: float, in_flight: int) -> float:
-    """Every connection keeps ``in_flight`` messages outstanding; returns echoed messages per second."""
+async def echo_run(
+    conns: list[Conn], frame: bytes, seconds: float, in_flight: int, pid: int
+) -> tuple[float, float]:
+    """Every connection keeps ``in_flight`` messages outstanding.
+
+    Returns echoed messages per second and the server's CPU µs per message.
+    """
     loop = asyncio.get_running_loop()
-    finished: asyncio.Future[float] = loop.create_future()
+    finished: asyncio.Future[tuple[float, float]] = loop.create_future()
     total = 0
     clock = time.perf_counter
+    cpu_start = server_cpu_us(pid)
     start = clock()
     stop_at = start + seconds
 
@@ -245,7 +254,7 @@ async def echo_run(conns: list[Conn], frame: bytes, seconds: float, in_flight: i
                 write(frame if k == 1 else frame * k)
                 conn.outstanding += k
             elif not finished.done():
-                finished.set_result(total / (clock() - start))
+                finished.set_result((total / (clock() - start), (server_cpu_us(pid) - cpu_start) / total))
 
         return on_messages
 
@@ -253,33 +262,45 @@ async def echo_run(conns: list[Conn], frame: bytes, seconds: float, in_flight: i
         conn.on_messages = driver(conn)
         conn.outstanding += in_flight
         conn.t.write(frame * in_flight)
-    rate = await asyncio.wait_for(finished, seconds + WAIT)
+    rate, cpu = await asyncio.wait_for(finished, seconds + WAIT)
     # Let what is still in flight land, so that the next run starts from quiet.
     drain_until = clock() + 10
     while any(c.outstanding > 0 for c in conns) and clock() < drain_until:
         await asyncio.sleep(0.005)
     for conn in conns:
         conn.on_messages = _ignore
-    return rate
+    return rate, cpu
+
+
+Figures = tuple[list[float], list[float]]  # one figure per run, the server's CPU µs per message per run
+ScenarioFigures = tuple[dict[str, list[float]], dict[str, list[float]]]
 
 
 async def echo_scenario(
-    port: int, frames: Frames, runs: int, seconds: float, n_conns: int, frame: bytes, in_flight: int
-) -> list[float]:
-    results = []
-    for _ in range(runs):
+    port: int, frames: Frames, args: argparse.Namespace, n_conns: int, frame: bytes, in_flight: int
+) -> Figures:
+    results, cpus = [], []
+    for _ in range(args.runs):
         conns = await connect_many(port, n_conns, frames.echo_handshake, frames.deflate)
         try:
-            results.append(await echo_run(conns, frame, seconds, in_flight))
+            rate, cpu = await echo_run(conns, frame, args.seconds, in_flight, args.pid)
         finally:
             await close_all(conns, frames)
-    return results
+        results.append(rate)
+        cpus.append(cpu)
+    return results, cpus
 
 
-async def handshakes(port: int, frames: Frames, seconds: float, concurrency: int = 10) -> float:
-    """Opening handshake, closing handshake, TCP close: completed per second, ``concurrency`` at a time."""
+async def handshakes(
+    port: int, frames: Frames, seconds: float, pid: int, concurrency: int = 10
+) -> tuple[float, float]:
+    """Opening handshake, closing handshake, TCP close: completed per second, ``concurrency`` at a time.
+
+    Also returns the server's CPU µs per connection.
+    """
     count = 0
     clock = time.perf_counter
+    cpu_start = server_cpu_us(pid)
     start = clock()
     stop_at = start + seconds
 
@@ -297,7 +318,7 @@ async def handshakes(port: int, frames: Frames, seconds: float, concurrency: int
             count += 1
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return count / (clock() - start)
+    return count / (clock() - start), (server_cpu_us(pid) - cpu_start) / max(count, 1)
 
 
 async def idle_memory(port: int, frames: Frames, pid: int, n: int) -> float:
@@ -317,15 +338,16 @@ async def idle_memory(port: int, frames: Frames, pid: int, n: int) -> float:
     return (after - before) / n
 
 
-async def broadcast(port: int, frames: Frames, runs: int, seconds: float, n: int) -> list[float]:
+async def broadcast(port: int, frames: Frames, args: argparse.Namespace) -> Figures:
     """Deliveries per second: the control connection asks, the server sends one message to ``n`` clients.
 
     Rounds follow one another for ``seconds``; each waits until every client has its message.
     """
     loop = asyncio.get_running_loop()
+    n = args.bcast
     conns = await connect_many(port, n, frames.echo_handshake, frames.deflate)
     control: Conn | None = None
-    results = []
+    results, cpus = [], []
     try:
         control = await connect(port, frames.control_handshake)
         state: dict[str, Any] = {"remaining": 0, "done": loop.create_future()}
@@ -337,10 +359,11 @@ async def broadcast(port: int, frames: Frames, runs: int, seconds: float, n: int
 
         for conn in conns:
             conn.on_messages = on_messages
-        for _ in range(runs):
+        for _ in range(args.runs):
             rounds = 0
+            cpu_start = server_cpu_us(args.pid)
             start = time.perf_counter()
-            stop_at = start + seconds
+            stop_at = start + args.seconds
             while time.perf_counter() < stop_at and rounds < 100_000:
                 state["remaining"] = n
                 state["done"] = loop.create_future()
@@ -348,41 +371,44 @@ async def broadcast(port: int, frames: Frames, runs: int, seconds: float, n: int
                 await asyncio.wait_for(state["done"], WAIT)
                 rounds += 1
             results.append(n * rounds / (time.perf_counter() - start))
+            cpus.append((server_cpu_us(args.pid) - cpu_start) / max(n * rounds, 1))
     finally:
         await close_all(conns + ([control] if control else []), frames)
-    return results
+    return results, cpus
 
 
-async def main(args: argparse.Namespace) -> dict[str, list[float]]:
+async def main(args: argparse.Namespace) -> ScenarioFigures:
+    """Every scenario of ``args.scenarios`` in turn: (figures, server CPU µs per message) by scenario."""
     frames = Frames(args.deflate)
+    port = args.port
     results: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     for scenario in args.scenarios.split(","):
         if scenario == "idle memory":
             if not args.pid:
                 raise SystemExit("idle memory needs --pid")
-            results[scenario] = [await idle_memory(args.port, frames, args.pid, args.idle)]
-        elif scenario == "rtt":
-            results[scenario] = await echo_scenario(
-                args.port, frames, args.runs, args.seconds, 1, frames.small, 1
-            )
+            results[scenario] = [await idle_memory(port, frames, args.pid, args.idle)]
+            continue
+        if scenario == "rtt":
+            figures = await echo_scenario(port, frames, args, 1, frames.small, 1)
         elif scenario == "pipelined":
-            results[scenario] = await echo_scenario(
-                args.port, frames, args.runs, args.seconds, 1, frames.small, args.in_flight
-            )
+            figures = await echo_scenario(port, frames, args, 1, frames.small, args.in_flight)
         elif scenario == "100 conns":
-            results[scenario] = await echo_scenario(
-                args.port, frames, args.runs, args.seconds, args.conns, frames.small, 1
-            )
+            figures = await echo_scenario(port, frames, args, args.conns, frames.small, 1)
         elif scenario == "1 MiB echo":
-            rates = await echo_scenario(args.port, frames, args.runs, args.seconds, 1, frames.big, 1)
-            results[scenario] = [r * len(BLOB) / (1 << 20) for r in rates]
+            rates, cpus = await echo_scenario(port, frames, args, 1, frames.big, 1)
+            figures = [r * len(BLOB) / (1 << 20) for r in rates], cpus
         elif scenario == "handshakes":
-            results[scenario] = [await handshakes(args.port, frames, args.seconds) for _ in range(args.runs)]
+            runs = [await handshakes(port, frames, args.seconds, args.pid) for _ in range(args.runs)]
+            figures = [r for r, _ in runs], [c for _, c in runs]
         elif scenario == "broadcast":
-            results[scenario] = await broadcast(args.port, frames, args.runs, args.seconds, args.bcast)
+            figures = await broadcast(port, frames, args)
         else:
             raise SystemExit(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
-    return results
+        results[scenario] = figures[0]
+        if args.pid:
+            cpu[scenario] = figures[1]
+    return results, cpu
 
 
 def cli(argv: list[str] | None = None) -> None:
@@ -407,8 +433,8 @@ def cli(argv: list[str] | None = None) -> None:
     needed = max(args.idle + 50, args.bcast + 1, args.conns) + 64
     if limit < needed:
         raise SystemExit(f"RLIMIT_NOFILE is {limit}, {needed} needed: lower --idle / --bcast")
-    results = run(main(args), args.loop)
-    print(json.dumps({"loop": args.loop, "results": results}))
+    results, cpu = run(main(args), args.loop)
+    print(json.dumps({"loop": args.loop, "results": results, "cpu": cpu}))
 
 
 if __name__ == "__main__":

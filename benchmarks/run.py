@@ -5,10 +5,11 @@
     python benchmarks/run.py --profile             # cProfile of the wsevents echo server (rtt, pipelined)
     python benchmarks/run.py --baseline HEAD~5     # also wsevents as of a git revision, side by side
 
-Each server (benchmarks/serve.py NAME) runs in its own process pinned to core 0; the
-load generator (benchmarks/loadgen.py, one program for every server) runs in another
-process pinned to core 1. Figures are medians of ``--runs`` runs of ``--seconds`` each;
-ratios are to websockets in the same table. See benchmarks/README.md.
+Each server (benchmarks/serve.py NAME, or benchmarks/node/server.js) runs in its own process
+pinned to core 0; the load generator (benchmarks/loadgen.c compiled, or benchmarks/loadgen.py:
+one program for every server) runs in another process pinned to core 1. Figures are medians
+of ``--runs`` runs of ``--seconds`` each; ratios are to websockets in the same table. See
+benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
+import math
 import os
 import shutil
 import signal
@@ -32,7 +34,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import LOADGEN_CORE, machine, pin, raise_nofile, source_commit, versions  # noqa: E402
+from common import LOADGEN_CORE, SERVER_CORE, machine, pin, raise_nofile, source_commit, versions  # noqa: E402
 
 PURE = {"WSEVENTS_NO_SPEEDUPS": "1"}
 
@@ -47,6 +49,8 @@ class Contender:
     style: str = "event"
     #: Where its ``wsevents`` must be imported from (a --baseline worktree); None: the installed one.
     source: str | None = None
+    #: False: a server with a loop of its own (Node), measured once, in the first loop's table.
+    every_loop: bool = True
 
 
 #: The contenders of the server tables, in order. ``wsevents`` is the pure-Python path;
@@ -58,6 +62,7 @@ CONTENDERS = [
     Contender("websockets", "websockets"),
     Contender("aiohttp", "aiohttp"),
     Contender("picows", "picows"),
+    Contender("node ws", "node", every_loop=False),
     Contender("raw limit", "raw"),
 ]
 #: (scenario, unit, higher is better)
@@ -82,6 +87,10 @@ CLIENTS = [
     ("picows", "picows", {}, None),
 ]
 BASE = "websockets"
+#: The compiled load generator: built from loadgen.c on demand (and by `make bench`).
+LOADGEN_C = HERE / "loadgen.c"
+LOADGEN_BIN = HERE / "build" / "loadgen"
+NODE_SERVER = HERE / "node" / "server.js"
 
 _live: list[subprocess.Popen[bytes]] = []
 
@@ -107,26 +116,42 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="wsevents-bench-")
         self.port_file = os.path.join(self.dir, "port.json")
         self.log = os.path.join(self.dir, "server.log")
-        args = [sys.executable, str(HERE / "serve.py"), name, "--port-file", self.port_file, "--loop", loop]
-        args += ["--style", style] + (["--compression"] if compression else [])
-        args += ["--profile", profile] if profile else []
+        if name == "node":
+            if compression or profile:
+                raise Failed("the Node server has no compression and no profile")
+            args = [shutil.which("node") or "node", str(NODE_SERVER), "--port-file", self.port_file]
+        else:
+            args = [sys.executable, str(HERE / "serve.py"), name, "--port-file", self.port_file]
+            args += ["--loop", loop, "--style", style] + (["--compression"] if compression else [])
+            args += ["--profile", profile] if profile else []
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                args, env={**os.environ, **(env or {})}, stdout=log, stderr=log, start_new_session=True
+                args,
+                env={**os.environ, **(env or {})},
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                # Before exec, so that every thread the server starts (Node's too) is on its core.
+                preexec_fn=lambda: pin(SERVER_CORE),
             )
         _live.append(self.proc)
         deadline = time.monotonic() + 30
         while not os.path.exists(self.port_file):
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                log = self.tail()
+                tail = self.tail()
                 self.stop()
-                raise Failed(f"server {name} did not start:\n{log}")
+                raise Failed(f"server {name} did not start:\n{tail}")
             time.sleep(0.02)
         info = json.loads(Path(self.port_file).read_text())
         self.port: int = info["port"]
         self.pid: int = info["pid"]
         self.speedups: bool | None = info["speedups"]
         self.source: str | None = info.get("source")
+        self.about: str | None = info.get("about")  # Node: what runs (versions, bufferutil)
+        cores = os.sched_getaffinity(self.pid)
+        if SERVER_CORE < (os.cpu_count() or 1) and cores != {SERVER_CORE}:
+            self.stop()
+            raise Failed(f"server {name} runs on cores {sorted(cores)}, not on core {SERVER_CORE} alone")
 
     def tail(self) -> str:
         try:
@@ -165,22 +190,68 @@ def _run_json(args: list[str], env: dict[str, str] | None, timeout: float) -> An
         args, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout, check=False
     )
     if done.returncode != 0:
-        raise Failed(f"{' '.join(args[1:3])} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        what = " ".join(args[1:3]) if args[0] == sys.executable else Path(args[0]).name
+        raise Failed(f"{what} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def loadgen(server: Server, scenarios: list[str], args: argparse.Namespace, *, deflate: bool = False) -> Any:
-    cmd = [sys.executable, str(HERE / "loadgen.py"), "--port", str(server.port), "--pid", str(server.pid)]
+    """Runs the load generator against ``server``: ``{"results": {scenario: [...]}, "cpu": {...}}``.
+
+    The compiled one (``args.loadgen_bin``) unless it is not built or permessage-deflate is on.
+    """
+    if args.loadgen_bin and not deflate:
+        cmd = [args.loadgen_bin]
+    else:
+        cmd = [sys.executable, str(HERE / "loadgen.py")] + (["--deflate"] if deflate else [])
+    cmd += ["--port", str(server.port), "--pid", str(server.pid)]
     cmd += ["--scenarios", ",".join(scenarios), "--runs", str(args.runs), "--seconds", str(args.seconds)]
     cmd += ["--idle", str(args.idle), "--bcast", str(args.bcast), "--conns", str(args.conns)]
-    cmd += ["--in-flight", str(args.in_flight)] + (["--deflate"] if deflate else [])
+    cmd += ["--in-flight", str(args.in_flight)]
     budget = 60 + len(scenarios) * args.runs * (args.seconds + 10)
-    out = _run_json(cmd, None, budget)
-    return out["results"]
+    return _run_json(cmd, None, budget)
 
 
-def medians(results: dict[str, list[float]]) -> dict[str, float]:
-    return {k: statistics.median(v) for k, v in results.items()}
+def choose_loadgen(choice: str | None) -> tuple[str | None, str | None]:
+    """The compiled load generator's path (None: loadgen.py), and a note when it fell back to that."""
+    if choice == "py":
+        return None, None
+    try:
+        return build_loadgen(), None
+    except (Failed, OSError) as exc:
+        if choice == "c":
+            raise SystemExit(f"--loadgen c: {exc}") from None
+        note = (f"The C load generator could not be built ({exc}): benchmarks/loadgen.py was used instead;"
+                " it caps the pipelined and 100-connection figures of the fastest servers.")
+        print(note, file=sys.stderr, flush=True)
+        return None, note
+
+
+def build_loadgen() -> str:
+    """Compiles loadgen.c (when the binary is missing or older) with ``$CC`` (default ``cc``); its path.
+
+    Raises Failed, with the compiler's message, when there is no compiler or the build fails.
+    """
+    cc = os.environ.get("CC", "cc")
+    if LOADGEN_BIN.exists() and LOADGEN_BIN.stat().st_mtime >= LOADGEN_C.stat().st_mtime:
+        return str(LOADGEN_BIN)
+    if shutil.which(cc) is None:
+        raise Failed(f"no C compiler ({cc})")
+    LOADGEN_BIN.parent.mkdir(exist_ok=True)
+    tmp = LOADGEN_BIN.with_name(f".loadgen.{os.getpid()}")
+    done = subprocess.run([cc, "-O2", "-o", str(tmp), str(LOADGEN_C), "-lm"],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise Failed(f"{cc} failed: {done.stderr.strip()[-500:]}")
+    tmp.replace(LOADGEN_BIN)  # atomic: a concurrent run sees the old binary or the new one
+    return str(LOADGEN_BIN)
+
+
+def medians(results: dict[str, list[float | None]]) -> dict[str, float]:
+    """The median of each list; ``null`` figures (the CPU time of a run that counted nothing) left out."""
+    known = {k: [x for x in v if x is not None and math.isfinite(x)] for k, v in results.items()}
+    return {k: float(statistics.median(v)) for k, v in known.items() if v}
 
 
 def fmt(value: float | None, unit: str) -> str:
@@ -192,9 +263,15 @@ def fmt(value: float | None, unit: str) -> str:
 
 
 def table(
-    rows: dict[str, dict[str, float]], columns: list[tuple[str, str, bool]], base: str = BASE
+    rows: dict[str, dict[str, float]],
+    columns: list[tuple[str, str, bool]],
+    base: str = BASE,
+    cpu: dict[str, dict[str, float]] | None = None,
 ) -> list[str]:
-    """A Markdown table; each cell is the median and, but in the base row, its ratio to the base row."""
+    """A Markdown table; each cell is the median and, but in the base row, its ratio to the base row.
+
+    With ``cpu`` (label -> scenario -> the server's CPU µs per message) each cell also shows that.
+    """
     lines = [
         "| contender | " + " | ".join(f"{c} ({u})" for c, u, _ in columns) + " |",
         "|---|" + "---:|" * len(columns),
@@ -207,6 +284,9 @@ def table(
             cell = fmt(v, unit)
             if v is not None and ref and v > 0 and label != base:
                 cell += f" ({(v / ref if higher_better else ref / v):.2f}×)"
+            us = (cpu or {}).get(label, {}).get(col)
+            if v is not None and us is not None and math.isfinite(us):
+                cell += f" · {us:,.1f} µs" if us < 1000 else f" · {us:,.0f} µs"
             cells.append(cell)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
@@ -217,7 +297,7 @@ class Bench:
         self.args = args
         self.started = time.monotonic()
         self.failures: list[str] = []
-        self.notes: list[str] = []
+        self.notes: list[str] = [args.loadgen_note] if args.loadgen_note else []
         self.raw: dict[str, Any] = {}
         self.only = {s for s in args.only.split(",") if s}
         self.contenders = list(CONTENDERS)
@@ -236,7 +316,8 @@ class Bench:
 
     def measure(
         self, c: Contender, loop: str, scenarios: list[str], *, compression: bool = False
-    ) -> dict[str, float] | None:
+    ) -> tuple[dict[str, float], dict[str, float]] | None:
+        """Medians of ``c``'s figures and of its server's CPU µs per message, or None (failed, left out)."""
         what = f"{c.label} ({loop}{', compression' if compression else ''}, {c.style} style)"
         try:
             with Server(c.server, loop, c.env, compression=compression, style=c.style) as server:
@@ -247,43 +328,57 @@ class Bench:
                     raise Failed("WSEVENTS_NO_SPEEDUPS=1 did not turn the compiled path off")
                 if c.source is not None and not (server.source or "").startswith(c.source):
                     raise Failed(f"served wsevents from {server.source}, not from {c.source}")
-                figures = medians(loadgen(server, scenarios, self.args, deflate=compression))
+                out = loadgen(server, scenarios, self.args, deflate=compression)
+                if server.about:
+                    self.notes.append(f"{c.label}: {server.about}.")
         except (Failed, subprocess.TimeoutExpired, OSError, ValueError) as exc:
             self.fail(what, exc)
             return None
+        figures, cpu = medians(out["results"]), medians(out.get("cpu", {}))
         self.log(f"{loop:8} {c.label:22} " + "  ".join(f"{k}={v:,.1f}" for k, v in figures.items()))
-        return figures
+        return figures, cpu
 
-    def servers(self, loop: str) -> dict[str, dict[str, float]]:
+    def servers(self, loop: str, cpu: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        """Scenarios 1-7 for every contender on ``loop``; fills ``cpu`` (label -> scenario -> µs)."""
         rows: dict[str, dict[str, float]] = {}
+        first_loop = loop == self.args.loops.split(",")[0]
         for c in self.contenders:
-            if self.wanted(c.label):
-                figures = self.measure(c, loop, [s for s, _, _ in SCENARIOS])
-                if figures is not None:
-                    rows[c.label] = figures
+            if self.wanted(c.label) and (c.every_loop or first_loop):
+                measured = self.measure(c, loop, [s for s, _, _ in SCENARIOS])
+                if measured is not None:
+                    rows[c.label], cpu[c.label] = measured
+                    if not c.every_loop:
+                        self.notes.append(f"{c.label} runs on an event loop of its own: measured once,"
+                                          f" shown in the {loop} table.")
         return rows
 
-    def styles(self, event_rows: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    def styles(
+        self, event_rows: dict[str, dict[str, float]], cpu: dict[str, dict[str, float]]
+    ) -> dict[str, dict[str, float]]:
         rows = {}
         if "wsevents" in event_rows:
             rows["wsevents, event style"] = {k: event_rows["wsevents"][k] for k in STYLE_SCENARIOS}
-        figures = self.measure(
+            cpu["wsevents, event style"] = cpu.pop("wsevents", {})
+        measured = self.measure(
             Contender("wsevents", "wsevents", PURE, False, "async"), "asyncio", STYLE_SCENARIOS
         )
-        if figures is not None:
-            rows["wsevents, async style"] = figures
+        if measured is not None:
+            rows["wsevents, async style"], cpu["wsevents, async style"] = measured
         return rows
 
-    def compression(self, off_rows: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    def compression(
+        self, off_rows: dict[str, dict[str, float]], cpu: dict[str, dict[str, float]]
+    ) -> dict[str, dict[str, float]]:
         rows = {}
         for c in CONTENDERS:
             if c.label not in ("wsevents", "websockets") or not self.wanted(c.label):
                 continue
             if c.label in off_rows:
                 rows[f"{c.label}, off"] = {k: off_rows[c.label][k] for k in COMPRESSION_SCENARIOS}
-            figures = self.measure(c, "asyncio", COMPRESSION_SCENARIOS, compression=True)
-            if figures is not None:
-                rows[f"{c.label}, on"] = figures
+                cpu[f"{c.label}, off"] = cpu.pop(c.label, {})
+            measured = self.measure(c, "asyncio", COMPRESSION_SCENARIOS, compression=True)
+            if measured is not None:
+                rows[f"{c.label}, on"], cpu[f"{c.label}, on"] = measured
         return rows
 
     def clients(self, loop: str) -> dict[str, dict[str, float]]:
@@ -322,11 +417,18 @@ class Bench:
                 )
             if not self.only or "raw limit" in self.only:
                 try:
-                    figures = medians(loadgen(server, ["rtt", "1 MiB echo"], args))
+                    figures = medians(loadgen(server, ["rtt", "1 MiB echo"], args)["results"])
                     rows["load generator (limit)"] = {"rtt": figures["rtt"], "big": figures["1 MiB echo"]}
                 except (Failed, subprocess.TimeoutExpired, ValueError) as exc:
                     self.fail("load generator against the raw-limit server", exc)
         return rows
+
+    def loadgen_about(self) -> str:
+        if self.args.loadgen_bin:
+            deflate = "" if self.args.no_compression else "; for the permessage-deflate table, loadgen.py"
+            return ("benchmarks/loadgen.c compiled: epoll, pre-built pre-masked frames, batched"
+                    f" writev{deflate}")
+        return "benchmarks/loadgen.py: raw asyncio Protocol client on uvloop, pre-built pre-masked frames"
 
     _built: bool | None = None
 
@@ -343,10 +445,14 @@ class Bench:
         load_before = os.getloadavg()
         sections: list[str] = []
         main_rows: dict[str, dict[str, dict[str, float]]] = {}
+        main_cpu: dict[str, dict[str, dict[str, float]]] = {}
         for loop in loops:
-            rows = main_rows[loop] = self.servers(loop)
+            cpu = main_cpu[loop] = {}
+            rows = main_rows[loop] = self.servers(loop, cpu)
             self.raw[f"servers/{loop}"] = rows
-            sections += [f"### Servers, {loop} loop (scenarios 1-7)", "", *table(rows, SCENARIOS), ""]
+            self.raw[f"cpu/servers/{loop}"] = cpu
+            sections += [f"### Servers, {loop} loop (scenarios 1-7)", "", *table(rows, SCENARIOS, BASE, cpu)]
+            sections.append("")
         if not args.no_clients:
             for loop in loops:
                 rows = self.clients(loop)
@@ -359,25 +465,29 @@ class Bench:
                     "",
                 ]
         if not args.no_compression and "asyncio" in main_rows:
-            rows = self.compression(main_rows["asyncio"])
+            cpu = dict(main_cpu["asyncio"])
+            rows = self.compression(main_rows["asyncio"], cpu)
             self.raw["compression/asyncio"] = rows
             cols = [c for c in SCENARIOS if c[0] in COMPRESSION_SCENARIOS]
+            off = {k: v for k, v in rows.items() if k.endswith("off")}
+            on = {k: v for k, v in rows.items() if k.endswith("on")}
             sections += [
                 "### permessage-deflate off and on (servers, asyncio loop;"
                 " ratios to websockets with the same setting)",
                 "",
-                *table({k: v for k, v in rows.items() if k.endswith("off")}, cols, "websockets, off"),
-                *table({k: v for k, v in rows.items() if k.endswith("on")}, cols, "websockets, on")[2:],
+                *table(off, cols, "websockets, off", cpu),
+                *table(on, cols, "websockets, on", cpu)[2:],
                 "",
             ]
         if not args.no_styles and self.wanted("wsevents") and "asyncio" in main_rows:
-            rows = self.styles(main_rows["asyncio"])
+            cpu = dict(main_cpu["asyncio"])
+            rows = self.styles(main_rows["asyncio"], cpu)
             self.raw["styles/asyncio"] = rows
             cols = [c for c in SCENARIOS if c[0] in STYLE_SCENARIOS]
             sections += [
                 "### wsevents server styles (pure Python, asyncio loop; ratios to the event style)",
                 "",
-                *table(rows, cols, "wsevents, event style"),
+                *table(rows, cols, "wsevents, event style", cpu),
                 "",
             ]
         elapsed = time.monotonic() - self.started
@@ -396,8 +506,14 @@ class Bench:
             f"- Medians of {args.runs} runs of {args.seconds:g} s each (idle memory: one run). In each cell,"
             " (×) is the ratio to websockets in the same table, written so that above 1 is better than"
             " websockets (for idle memory: websockets' figure divided by the contender's).",
-            "- Servers on core 0, the load generator (benchmarks/loadgen.py: raw asyncio Protocol"
-            " client on uvloop, pre-built pre-masked frames) on core 1; all traffic on 127.0.0.1.",
+            f"- Servers on core 0, the load generator ({self.loadgen_about()}) on core 1;"
+            " all traffic on 127.0.0.1.",
+            "- After each throughput, the server's CPU time per message (µs; 1 MiB echo: per 1 MiB"
+            " message, handshakes: per connection, broadcast: per delivery): user + system time of the"
+            " server process (every thread) from /proc/PID/stat, 10 ms ticks, over the timed part of"
+            " each run, median of the runs. Throughput × µs is the share of its core the server used:"
+            " a server well under one full core was held back by something else (the load generator,"
+            " the kernel, the machine's other load), not by its own code.",
             (
                 "- Idle CPUs kept polling during the run (PM QoS request: /dev/cpu_dma_latency = 0,"
                 " dropped at exit), so that serial round trips do not measure the VM's vCPU wake-up."
@@ -442,6 +558,20 @@ def keep_cpus_polling() -> bool:
 
 
 _held_fds: list[int] = []
+
+
+def add_chart(text: str, figures: dict[str, Any], path: Path, *, link: bool) -> str:
+    """Draws the chart of the server tables to ``path``; ``text`` and a link to it (or why there is none)."""
+    try:
+        import chart
+
+        chart.draw(figures, path)
+    except ImportError:
+        return text + "\nNo chart: matplotlib is not installed (benchmarks/requirements.txt has it).\n"
+    except ValueError as exc:
+        return text + f"\nNo chart: {exc}.\n"
+    print(f"chart: {path}", file=sys.stderr)
+    return text + "\n![The server tables above as a chart](RESULTS.png)\n" if link else text
 
 
 def write_results(text: str) -> None:
@@ -507,7 +637,8 @@ def profile(args: argparse.Namespace) -> None:
         out = os.path.join(folder, f"{scenario}.prof")
         try:
             with Server("wsevents", "asyncio", PURE, profile=out) as server:
-                figures = loadgen(server, [scenario], argparse.Namespace(**{**vars(args), "runs": 1}))
+                once = argparse.Namespace(**{**vars(args), "runs": 1})
+                figures = loadgen(server, [scenario], once)["results"]
             print(f"\n## {scenario}: {figures[scenario][0]:,.0f} msgs/s under cProfile, {args.seconds:g} s")
             pstats.Stats(out).strip_dirs().sort_stats("tottime").print_stats(args.top)
         finally:
@@ -528,12 +659,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bcast", type=int, default=1000, help="broadcast: receiving connections")
     parser.add_argument("--conns", type=int, default=100, help="connections of the '100 conns' scenario")
     parser.add_argument("--in-flight", type=int, default=100, help="pipelined: messages in flight")
+    parser.add_argument("--loadgen", choices=["c", "py"],
+                        help="c: benchmarks/loadgen.c, compiled on demand (the default when it builds);"
+                        " py: benchmarks/loadgen.py")
     parser.add_argument("--quick", action="store_true", help="tiny counts (CI smoke test): 1 run of 0.1 s")
     parser.add_argument("--no-clients", action="store_true", help="skip scenario 8")
     parser.add_argument("--no-compression", action="store_true", help="skip the permessage-deflate table")
     parser.add_argument("--no-styles", action="store_true", help="skip the wsevents style table")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--chart", metavar="FILE",
+                        help="write the PNG chart there (default: benchmarks/RESULTS.png, unless --no-write)")
     parser.add_argument(
         "--allow-idle", action="store_true", help="let idle CPUs halt (no /dev/cpu_dma_latency request)"
     )
@@ -545,6 +681,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.seconds, args.idle, args.bcast, args.conns, args.in_flight = 1, 0.1, 50, 20, 10, 10
+    args.loadgen_bin, args.loadgen_note = choose_loadgen(args.loadgen)
     pin(LOADGEN_CORE)  # this process mostly waits; keep it off the servers' core
     raise_nofile()
     args.polling = not args.quick and not args.allow_idle and keep_cpus_polling()
@@ -554,6 +691,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     bench = Bench(args)
     text = bench.run()
+    chart = Path(args.chart) if args.chart else None if args.no_write else HERE / "RESULTS.png"
+    if chart is not None:
+        text = add_chart(text, bench.raw, chart, link=chart.resolve() == HERE / "RESULTS.png")
     print("\n" + text, flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"figures": bench.raw, "failures": bench.failures}, indent=1))

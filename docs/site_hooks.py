@@ -77,6 +77,8 @@ def sample_page(program: str) -> str:
 def benchmarks_page() -> str:
     """RESULTS.md with the chart of its server tables under its title."""
     results = read("benchmarks/RESULTS.md")
+    # RESULTS.md's own chart (benchmarks/RESULTS.png, drawn by run.py) has no page here: this one replaces it.
+    results = re.sub(r"^!\[[^\]]*\]\(RESULTS\.png\)\n", "", results, flags=re.M)
     title, _, rest = results.partition("\n")
     chart = (f"\n\nThe tables below as a chart (drawn from them when this site is built, by "
              f"`docs/bench_chart.py`): each bar is a contender's figure divided by websockets' on the "
