@@ -39,6 +39,7 @@
 #define MAX_MESSAGES 20000000L     /* upper bound on the messages of one run */
 #define MAX_IOV 64
 #define HEAD_MAX 8192
+#define BLOB_SIZE ((size_t)1 << 20)
 #define CONTROL_PATH "/control"
 static const char TEXT[] = "{\"type\":\"tick\",\"seq\":1048576,\"price\":101.25,\"qty\":3,\"side\":\"buy\"}";
 static const unsigned char KEY[4] = {0x37, 0xfa, 0x21, 0x3d};
@@ -258,7 +259,8 @@ static void frames_received(conn *c, const unsigned char *data, size_t n) {
         const unsigned char *h;
         size_t hs;
         if (c->hdrlen) { /* complete the header kept from the last read */
-            while (pos < n && (c->hdrlen < 2 || c->hdrlen < header_size(c->hdr))) c->hdr[c->hdrlen++] = data[pos++];
+            while (pos < n && (c->hdrlen < 2 || c->hdrlen < header_size(c->hdr)))
+                c->hdr[c->hdrlen++] = data[pos++];
             if (c->hdrlen < 2 || c->hdrlen < header_size(c->hdr)) break;
             h = c->hdr, hs = 0, c->hdrlen = 0;
         } else {
@@ -295,7 +297,8 @@ static void opening_received(conn *c, const unsigned char *data, size_t n) {
     c->state = S_OPEN;
     if (on_open) on_open(c);
     size_t used = end + 4 - c->head;
-    if (c->headlen > used && c->state == S_OPEN) frames_received(c, (unsigned char *)end + 4, c->headlen - used);
+    if (c->headlen > used && c->state == S_OPEN)
+        frames_received(c, (unsigned char *)end + 4, c->headlen - used);
 }
 
 static void readable(conn *c) {
@@ -332,8 +335,8 @@ static void poll_once(double timeout) {
         conn *c = ev[i].data.ptr;
         if (c->state == S_CLOSED || c->state == S_FREE) continue; /* closed earlier in this batch */
         if (ev[i].events & EPOLLOUT) writable(c);
-        if (c->state != S_CLOSED && c->state != S_CONNECTING && ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-            readable(c);
+        int open = c->state != S_CLOSED && c->state != S_FREE && c->state != S_CONNECTING;
+        if (open && ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) readable(c);
     }
 }
 
@@ -565,13 +568,17 @@ static long raise_nofile(void) {
     return (long)rl.rlim_cur;
 }
 
-#define MAX_SCENARIOS 16
 #define MAX_RUNS 100
 
-int main(int argc, char **argv) {
-    const char *scenarios = "idle memory,rtt,pipelined,100 conns,1 MiB echo,handshakes,broadcast";
-    int runs = 3, in_flight = 100, conns = 100, idle = 2000, bcast = 1000, core = 1;
-    double seconds = 1.0;
+typedef struct {
+    const char *scenarios;
+    int runs, in_flight, conns, idle, bcast, core;
+    double seconds;
+} options;
+
+static options parse_args(int argc, char **argv) {
+    options o = {.scenarios = "idle memory,rtt,pipelined,100 conns,1 MiB echo,handshakes,broadcast",
+                 .runs = 3, .in_flight = 100, .conns = 100, .idle = 2000, .bcast = 1000, .core = 1, .seconds = 1.0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--deflate")) die("no permessage-deflate here: use loadgen.py");
@@ -579,82 +586,95 @@ int main(int argc, char **argv) {
         i++;
         if (!strcmp(a, "--port")) port = atoi(v);
         else if (!strcmp(a, "--pid")) server_pid = atoi(v);
-        else if (!strcmp(a, "--scenarios")) scenarios = v;
-        else if (!strcmp(a, "--runs")) runs = atoi(v);
-        else if (!strcmp(a, "--seconds")) seconds = atof(v);
-        else if (!strcmp(a, "--in-flight")) in_flight = atoi(v);
-        else if (!strcmp(a, "--conns")) conns = atoi(v);
-        else if (!strcmp(a, "--idle")) idle = atoi(v);
-        else if (!strcmp(a, "--bcast")) bcast = atoi(v);
-        else if (!strcmp(a, "--core")) core = atoi(v);
-        else if (!strcmp(a, "--loop")) continue; /* loadgen.py's; this one has its own loop */
-        else die("unknown option %s", a);
+        else if (!strcmp(a, "--scenarios")) o.scenarios = v;
+        else if (!strcmp(a, "--runs")) o.runs = atoi(v);
+        else if (!strcmp(a, "--seconds")) o.seconds = atof(v);
+        else if (!strcmp(a, "--in-flight")) o.in_flight = atoi(v);
+        else if (!strcmp(a, "--conns")) o.conns = atoi(v);
+        else if (!strcmp(a, "--idle")) o.idle = atoi(v);
+        else if (!strcmp(a, "--bcast")) o.bcast = atoi(v);
+        else if (!strcmp(a, "--core")) o.core = atoi(v);
+        else if (strcmp(a, "--loop") != 0) die("unknown option %s", a); /* --loop: loadgen.py's */
     }
     if (!port) die("--port is required");
-    if (runs < 1 || runs > MAX_RUNS) die("--runs must be 1 to %d", MAX_RUNS);
-    pin(core);
-    long needed = (idle + 50 > bcast + 1 ? idle + 50 : bcast + 1);
-    needed = (needed > conns ? needed : conns) + 64;
-    long limit = raise_nofile();
-    if (limit < needed) die("RLIMIT_NOFILE is %ld, %ld needed: lower --idle / --bcast", limit, needed);
-    signal(SIGPIPE, SIG_IGN);
-    clk_tck = sysconf(_SC_CLK_TCK);
-    srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (o.runs < 1 || o.runs > MAX_RUNS) die("--runs must be 1 to %d", MAX_RUNS);
+    return o;
+}
 
-    size_t blob_n = 1 << 20;
-    unsigned char *blob = malloc(blob_n);
+/* The frames and opening requests, built once. */
+static void build_frames(void) {
+    unsigned char *blob = malloc(BLOB_SIZE);
+    if (!blob) die("out of memory");
     uint32_t x = 4;
-    for (size_t i = 0; i < blob_n; i++) { /* letters and spaces, like common.BLOB */
+    for (size_t i = 0; i < BLOB_SIZE; i++) { /* letters and spaces, like common.BLOB */
         x = x * 1103515245u + 12345u;
         blob[i] = (x >> 16) % 6 == 0 ? ' ' : 'a' + (x >> 16) % 26;
     }
     frame_build(&f_small, 1, (const unsigned char *)TEXT, 64, 256);
-    frame_build(&f_big, 2, blob, blob_n, 1);
+    frame_build(&f_big, 2, blob, BLOB_SIZE, 1);
+    free(blob);
     frame_build(&f_trigger, 1, (const unsigned char *)"go", 2, 1);
     frame_t fc;
     frame_build(&fc, 8, (const unsigned char *)"\x03\xe8", 2, 1);
     memcpy(close_frame, fc.rep, sizeof close_frame);
     req_echo = request("/");
     req_control = request(CONTROL_PATH);
+}
 
-    char *list = strdup(scenarios), *save = NULL;
-    char out_results[1 << 14], out_cpu[1 << 14];
-    FILE *res = fmemopen(out_results, sizeof out_results, "w"), *cpu = fmemopen(out_cpu, sizeof out_cpu, "w");
-    int first = 1;
+/* One scenario's figures (one per run; idle memory: one) and CPU µs per message; the count. */
+static int run_scenario(const char *name, const options *o, double *rates, double *cpus) {
+    for (int r = 0; r < o->runs; r++) cpus[r] = NAN;
+    if (!strcmp(name, "idle memory")) {
+        if (!server_pid) die("idle memory needs --pid");
+        rates[0] = idle_memory(o->idle);
+        return 1;
+    }
+    int big = !strcmp(name, "1 MiB echo"), pipelined = !strcmp(name, "pipelined");
+    int many = !strcmp(name, "100 conns");
+    if (big || pipelined || many || !strcmp(name, "rtt")) {
+        for (int r = 0; r < o->runs; r++) {
+            echo_run(many ? o->conns : 1, big ? &f_big : &f_small, pipelined ? o->in_flight : 1, o->seconds,
+                     &rates[r], &cpus[r]);
+            if (big) rates[r] *= BLOB_SIZE / (double)(1 << 20);
+        }
+    } else if (!strcmp(name, "handshakes")) {
+        for (int r = 0; r < o->runs; r++) handshakes(o->seconds, &rates[r], &cpus[r]);
+    } else if (!strcmp(name, "broadcast")) {
+        broadcast(o->bcast, o->runs, o->seconds, rates, cpus);
+    } else {
+        die("unknown scenario '%s'; known: idle memory, rtt, pipelined, 100 conns, 1 MiB echo, handshakes,"
+            " broadcast", name);
+    }
+    return o->runs;
+}
+
+int main(int argc, char **argv) {
+    options o = parse_args(argc, argv);
+    pin(o.core);
+    long needed = (o.idle + 50 > o.bcast + 1 ? o.idle + 50 : o.bcast + 1);
+    needed = (needed > o.conns ? needed : o.conns) + 64;
+    long limit = raise_nofile();
+    if (limit < needed) die("RLIMIT_NOFILE is %ld, %ld needed: lower --idle / --bcast", limit, needed);
+    signal(SIGPIPE, SIG_IGN);
+    clk_tck = sysconf(_SC_CLK_TCK);
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    build_frames();
+
+    char *list = strdup(o.scenarios), *save = NULL, results[1 << 14], cpu[1 << 14];
+    FILE *res = fmemopen(results, sizeof results, "w"), *cpu_out = fmemopen(cpu, sizeof cpu, "w");
     for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
         double rates[MAX_RUNS], cpus[MAX_RUNS];
-        int nr = runs;
-        for (int r = 0; r < runs; r++) cpus[r] = NAN;
-        if (!strcmp(name, "idle memory")) {
-            if (!server_pid) die("idle memory needs --pid");
-            rates[0] = idle_memory(idle), nr = 1;
-        } else if (!strcmp(name, "rtt") || !strcmp(name, "pipelined") || !strcmp(name, "100 conns") ||
-                   !strcmp(name, "1 MiB echo")) {
-            int big = !strcmp(name, "1 MiB echo"), pipelined = !strcmp(name, "pipelined");
-            int n = !strcmp(name, "100 conns") ? conns : 1;
-            for (int r = 0; r < runs; r++) {
-                echo_run(n, big ? &f_big : &f_small, pipelined ? in_flight : 1, seconds, &rates[r], &cpus[r]);
-                if (big) rates[r] *= blob_n / (double)(1 << 20);
-            }
-        } else if (!strcmp(name, "handshakes")) {
-            for (int r = 0; r < runs; r++) handshakes(seconds, &rates[r], &cpus[r]);
-        } else if (!strcmp(name, "broadcast")) {
-            broadcast(bcast, runs, seconds, rates, cpus);
-        } else {
-            die("unknown scenario '%s'; known: %s", name,
-                "idle memory, rtt, pipelined, 100 conns, 1 MiB echo, handshakes, broadcast");
+        int n = run_scenario(name, &o, rates, cpus);
+        fprintf(res, "%s\"%s\": ", ftell(res) ? ", " : "", name);
+        json_list(res, rates, n);
+        if (server_pid && strcmp(name, "idle memory")) {
+            fprintf(cpu_out, "%s\"%s\": ", ftell(cpu_out) ? ", " : "", name);
+            json_list(cpu_out, cpus, n);
         }
-        fprintf(res, "%s\"%s\": ", first ? "" : ", ", name);
-        json_list(res, rates, nr);
-        if (nr == runs && server_pid && strcmp(name, "idle memory")) {
-            fprintf(cpu, "%s\"%s\": ", ftell(cpu) ? ", " : "", name);
-            json_list(cpu, cpus, nr);
-        }
-        first = 0;
     }
     fclose(res);
-    fclose(cpu);
-    printf("{\"loop\": \"epoll (C)\", \"results\": {%s}, \"cpu\": {%s}}\n", out_results, out_cpu);
+    fclose(cpu_out);
+    printf("{\"loop\": \"epoll (C)\", \"results\": {%s}, \"cpu\": {%s}}\n", results, cpu);
     return 0;
 }

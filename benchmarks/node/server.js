@@ -75,7 +75,8 @@ function main() {
 
   wss.on('listening', () => {
     const about = `ws ${version(wsDir)} on Node ${process.version}, ${bufferutil(wsDir)}`;
-    const info = { port: wss.address().port, pid: process.pid, speedups: null, loop: 'node', source: null, about };
+    const { port } = wss.address();
+    const info = { port, pid: process.pid, speedups: null, loop: 'node', source: null, about };
     fs.writeFileSync(portFile + '.tmp', JSON.stringify(info));
     fs.renameSync(portFile + '.tmp', portFile);
   });
