@@ -6,8 +6,9 @@ Import with ``from helpers import ...``: pytest puts ``tests/`` on ``sys.path``
 * :func:`frame` builds one frame exactly, including deliberately wrong ones
   (reserved bits, forced 16/64-bit length forms, a lying length).
 * :func:`parse_frames` / :func:`parse_frame_details` decode what a core wrote.
-* :class:`Recorder` implements the core's ``Handler`` protocol and records
-  every call as a tuple; :func:`make_core` wires one to a fresh core.
+* :class:`Recorder` records what the core reports, one tuple per event;
+  :func:`make_core` wires one to a fresh core through a :class:`CoreDriver`,
+  which pulls the core's events as an I/O layer does.
 * :func:`wait_until` polls a condition with a deadline (also the ``until`` fixture of conftest);
   :func:`close_event` is a future for a connection's ``"close"``; :func:`round_trip` is a
   ping/pong barrier (everything the peer was sent before is processed when it returns).
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import wsevents
 from wsevents.errors import ProtocolError
+from wsevents.protocol import events as ev
 from wsevents.protocol.core import WebSocketCore
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ __all__ = [
     "CLOSE",
     "PING",
     "PONG",
+    "CoreDriver",
     "Frame",
     "Recorder",
     "close_event",
@@ -195,12 +198,14 @@ def sent_close(written: list[bytes] | bytes | bytearray) -> tuple[int | None, by
 
 
 class Recorder:
-    """A ``Handler`` that records each call as a tuple in :attr:`calls`.
+    """Records each event the core reports, as a tuple in :attr:`calls`.
 
     ``("text", str)``, ``("binary_start",)``, ``("binary", bytes, fin)``,
     ``("ping", bytes)``, ``("pong", bytes)``, ``("close", code, reason)``,
     ``("fail", code, exception class name)``; the exceptions themselves are in
-    :attr:`errors`. ``bound_binary`` is what ``on_binary_start`` returns.
+    :attr:`errors`. ``bound_binary`` is what ``on_binary_start`` returns: False
+    makes the driver call ``unbound_message()``. Tests may replace a method to act
+    on an event (pause the driver, raise...).
     """
 
     def __init__(self, bound_binary: bool = True) -> None:
@@ -252,20 +257,112 @@ class Recorder:
         return [c for c in self.calls if c[0] == "fail"]
 
 
+class CoreDriver:
+    """Drives a pull-style core as an I/O layer does, for tests written in terms of handler calls.
+
+    :meth:`receive_data` feeds the core and pulls its events one by one into
+    the :class:`Recorder`, writing what the core queued (a pong, a close)
+    before each event is reported; :meth:`pause` stops the pulling and
+    :meth:`resume` goes on. ``send_*`` calls go to the core and their bytes
+    to ``written``; any other attribute is the core's.
+    """
+
+    def __init__(self, core: WebSocketCore, recorder: Recorder, written: list[bytes]) -> None:
+        self.core = core
+        self.recorder = recorder
+        self.written = written
+        self.paused = False
+        self._pumping = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The core's attributes (max_message_size) are set on the core.
+        if name in ("core", "recorder", "written", "paused", "_pumping"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.core, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self.core, name)
+        if not name.startswith("send_"):
+            return value
+
+        def send(*args: Any, **kwargs: Any) -> None:
+            value(*args, **kwargs)
+            self._flush()
+
+        return send
+
+    def _flush(self) -> None:
+        for data in self.core.data_to_send():
+            self.written.append(bytes(data))
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        self.core.receive_data(data)
+        self.pump()
+
+    def receive_eof(self) -> None:
+        self.core.receive_eof()
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+        self.pump()
+
+    def fail(self, code: int, reason: str) -> None:
+        error = self.core.fail(code, reason)
+        self._flush()
+        self.recorder.on_fail(error)
+
+    def pump(self) -> None:
+        """Pull events until none is left or :meth:`pause`; a resume from inside goes on in this loop."""
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            while not self.paused:
+                event = self.core.next_event()
+                self._flush()
+                if event is None:
+                    return
+                self._dispatch(event)
+        finally:
+            self._pumping = False
+
+    def _dispatch(self, event: tuple[Any, ...]) -> None:
+        rec = self.recorder
+        kind = event[0]
+        if kind == ev.TEXT:
+            rec.on_text(event[1])
+        elif kind == ev.BINARY_START:
+            if not rec.on_binary_start():
+                self.core.unbound_message()
+        elif kind == ev.BINARY:
+            rec.on_binary_data(event[1], event[2])
+        elif kind == ev.PING:
+            rec.on_ping(event[1])
+        elif kind == ev.PONG:
+            rec.on_pong(event[1])
+        elif kind == ev.CLOSE:
+            rec.on_close_frame(event[1], event[2])
+        else:
+            assert kind == ev.FAIL, event
+            rec.on_fail(event[1])
+
+
 def make_core(
     client: bool = False,
     max_message_size: int | None = None,
     bound_binary: bool = True,
-) -> tuple[WebSocketCore, Recorder, list[bytes]]:
-    """A fresh core with a :class:`Recorder`; the third item collects every write, in order."""
+    **kwargs: Any,
+) -> tuple[Any, Recorder, list[bytes]]:
+    """A fresh core behind a :class:`CoreDriver` with a :class:`Recorder`; the third item
+    collects every write, in order. ``kwargs`` go to the core (``extension=``)."""
     recorder = Recorder(bound_binary)
     written: list[bytes] = []
-
-    def write(data: bytes) -> None:
-        written.append(bytes(data))
-
-    core = WebSocketCore(client=client, handler=recorder, write=write, max_message_size=max_message_size)
-    return core, recorder, written
+    core = WebSocketCore(client=client, max_message_size=max_message_size, **kwargs)
+    return CoreDriver(core, recorder, written), recorder, written
 
 
 async def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> None:

@@ -121,18 +121,17 @@ async def test_threshold_leaves_small_messages_uncompressed(server_with: Any) ->
     written: list[bytes] = []
     async with wsevents.connect(f"ws://127.0.0.1:{server.port}/") as client:
         server_conn = await asyncio.wait_for(accepted.get(), 5)
-        core = server_conn._core  # the writes as the core makes them (any event loop)
-        assert core is not None
-        original = core._write
+        # The writes as the connection takes them from the core (any event loop).
+        original = server_conn._write
 
         def spy(data: bytes) -> None:
             written.append(bytes(data))
             original(data)
 
-        core._write = spy
+        server_conn._write = spy
         server_conn.send_text("a" * 99)
         server_conn.send_text("b" * 100)
-        core._write = original
+        del server_conn._write
         assert await asyncio.wait_for(client.recv(), 5) == "a" * 99
         assert await asyncio.wait_for(client.recv(), 5) == "b" * 100
     assert [w[0] & 0x40 for w in written] == [0, 0x40]

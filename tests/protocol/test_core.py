@@ -15,6 +15,7 @@ from helpers import (
     PING,
     PONG,
     TEXT,
+    CoreDriver,
     Recorder,
     close_payload,
     frame,
@@ -577,16 +578,14 @@ class RaisingRecorder(Recorder):
 
 def raising_core(
     raise_at: set[int], client: bool = False, max_message_size: int | None = None, bound_binary: bool = True
-) -> tuple[WebSocketCore, RaisingRecorder, list[bytes]]:
+) -> tuple[CoreDriver, RaisingRecorder, list[bytes]]:
     recorder = RaisingRecorder(raise_at, bound_binary)
     written: list[bytes] = []
-    core = WebSocketCore(
-        client=client, handler=recorder, write=written.append, max_message_size=max_message_size
-    )
-    return core, recorder, written
+    core = WebSocketCore(client=client, max_message_size=max_message_size)
+    return CoreDriver(core, recorder, written), recorder, written
 
 
-def feed_through_errors(core: WebSocketCore, chunks: list[bytes]) -> int:
+def feed_through_errors(core: CoreDriver, chunks: list[bytes]) -> int:
     """Feed each chunk, then b"" until nothing raises; return how many times Boom came out."""
     raised = 0
     for chunk in chunks:
@@ -667,6 +666,7 @@ def test_a_raise_in_on_binary_start_still_bounds_the_message(client: bool) -> No
     core, rec, written = raising_core({0}, client=client, max_message_size=4, bound_binary=False)
     with pytest.raises(Boom):
         core.receive_data(peer(client, BINARY, b"12345"))
+    core.receive_data(b"")
     assert rec.calls == [("binary_start",), ("fail", 1009, "MessageTooBig")]
     assert sent_close(written)[0] == 1009
     assert not core.reading

@@ -16,7 +16,7 @@ def test_pause_holds_frames_until_resume() -> None:
     assert recorder.calls == [("text", "m0")]
     core.resume()
     assert recorder.calls == [("text", f"m{i}") for i in range(5)]
-    assert core._buf == bytearray()
+    assert core.buffered == 0
 
 
 def test_a_handler_pausing_stops_the_rest_of_the_same_read() -> None:

@@ -687,17 +687,13 @@ def deflate_core(
     max_message_size: int | None = None,
     bound_binary: bool = True,
     deflate: PerMessageDeflate | None = None,
-) -> tuple[WebSocketCore, Recorder, list[bytes]]:
-    recorder = Recorder(bound_binary)
-    written: list[bytes] = []
-    core = WebSocketCore(
+) -> tuple[Any, Recorder, list[bytes]]:
+    return make_core(
         client=client,
-        handler=recorder,
-        write=lambda data: written.append(bytes(data)),
         max_message_size=max_message_size,
-        deflate=deflate if deflate is not None else codec(),
+        bound_binary=bound_binary,
+        extension=deflate if deflate is not None else codec(),
     )
-    return core, recorder, written
 
 
 def fail_code(rec: Recorder, written: list[bytes]) -> int | None:

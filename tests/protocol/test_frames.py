@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import (
     BINARY,
@@ -24,12 +26,16 @@ from helpers import (
 )
 from wsevents.errors import ProtocolError
 from wsevents.protocol.frames import (
+    MAX_CLOSE_REASON,
     MAX_CONTROL_PAYLOAD,
+    Frame,
     MaskKeys,
     Opcode,
     build_close_payload,
     build_frame,
+    check_control_payload,
     parse_close_payload,
+    truncate_reason,
 )
 
 SIDES = pytest.mark.parametrize("client", [False, True], ids=["server", "client"])
@@ -560,3 +566,61 @@ def test_empty_frames(client: bool) -> None:
         ("binary", b"", True),
     ]
     assert written == []
+
+
+# -- the Frame type ----------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    opcode=st.sampled_from([CONT, TEXT, BINARY, CLOSE, PING, PONG]),
+    payload=st.one_of(st.binary(max_size=200), st.binary(min_size=65_530, max_size=65_540)),
+    fin=st.booleans(),
+    rsv1=st.booleans(),
+    key=st.one_of(st.none(), st.binary(min_size=4, max_size=4)),
+    extra=st.binary(max_size=8),
+)
+def test_frame_serialize_then_parse_gives_it_back(
+    opcode: int, payload: bytes, fin: bool, rsv1: bool, key: bytes | None, extra: bytes
+) -> None:
+    if opcode & 0x08:
+        payload, fin, rsv1 = payload[:MAX_CONTROL_PAYLOAD], True, False
+    if opcode == CONT or opcode & 0x08:
+        rsv1 = False  # RSV1 is allowed on a message's first frame only
+    original = Frame(opcode, payload, fin, 0x40 if rsv1 else 0)
+    wire = original.serialize(key)
+    assert wire == frame(opcode, payload, fin=fin, rsv=0b100 if rsv1 else 0, mask=key if key else False)
+    # Parsed by the side that receives it: a masked frame goes to a server.
+    parsed = Frame.parse(wire + extra, client=key is None, ext_rsv=0x40, in_message=opcode == CONT)
+    assert parsed == (original, len(wire))
+    for cut in (0, 1, len(wire) // 2, len(wire) - 1):
+        assert Frame.parse(wire[:cut], client=key is None, ext_rsv=0x40, in_message=opcode == CONT) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "client", "message"),
+    [
+        (frame(TEXT, b"x", mask=False), False, "unmasked frame from client"),
+        (frame(TEXT, b"x", mask=True), True, "masked frame from server"),
+        (frame(TEXT, b"x", rsv=0b100), False, "reserved bits"),
+        (frame(PING, b"x", fin=False), False, "fragmented control frame"),
+        (frame(0xB, b"x"), False, "unknown opcode 0xb"),
+        (frame(CONT, b"x"), False, "continuation frame without a message"),
+        (frame(BINARY, b"", length_form=127, length=2**63), False, "top bit"),
+    ],
+)
+def test_frame_parse_refuses_what_the_core_refuses(data: bytes, client: bool, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        Frame.parse(data, client=client)
+    core, rec, _ = make_core(client=client)
+    core.receive_data(data)
+    assert rec.fails and message in str(rec.errors[0])
+
+
+def test_check_control_payload_and_truncate_reason() -> None:
+    check_control_payload(b"x" * MAX_CONTROL_PAYLOAD, "ping")
+    with pytest.raises(ValueError, match="a pong payload is at most 125 bytes"):
+        check_control_payload(b"x" * 126, "pong")
+    assert MAX_CLOSE_REASON == 123
+    assert truncate_reason("é" * 100).encode() == ("é" * 61).encode()  # 122 bytes: no half character
+    assert truncate_reason("short") == "short"

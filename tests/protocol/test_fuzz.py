@@ -32,7 +32,6 @@ from helpers import (
 )
 from wsevents.errors import HandshakeError, ProtocolError
 from wsevents.protocol import deflate, handshake
-from wsevents.protocol.core import WebSocketCore
 
 #: What the core may keep between two receive_data calls: a 14-byte header or a whole control frame.
 BUFFER_BOUND = 14 + 131
@@ -49,7 +48,7 @@ def feed(data: bytes, cuts: list[int], client: bool, limit: int | None) -> tuple
     bounds = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
     for a, b in zip(bounds, bounds[1:], strict=False):
         core.receive_data(data[a:b])  # never raises: failures go to on_fail
-        assert len(core._buf) <= BUFFER_BOUND
+        assert core.buffered <= BUFFER_BOUND
     calls = recorder.merged()
     fails = [i for i, call in enumerate(calls) if call[0] == "fail"]
     assert len(fails) <= 1
@@ -218,9 +217,9 @@ def test_the_bound_on_held_bytes_is_reached_and_not_exceeded() -> None:
     data = frame(PING, b"p" * 125)
     core, recorder, _ = make_core()
     core.receive_data(data[:-1])
-    assert len(core._buf) == 130 and recorder.calls == []
+    assert core.buffered == 130 and recorder.calls == []
     core.receive_data(data[-1:])
-    assert len(core._buf) == 0 and recorder.calls == [("ping", b"p" * 125)]
+    assert core.buffered == 0 and recorder.calls == [("ping", b"p" * 125)]
 
 
 @st.composite
@@ -256,14 +255,11 @@ def test_compressed_input_inflates_within_bounds_and_fails_cleanly(
     stream: tuple[bytes, list[Any], deflate.PerMessageDeflate, bool], cuts: list[int]
 ) -> None:
     data, expected, codec, intact = stream
-    recorder = Recorder()
-    core = WebSocketCore(
-        client=False, handler=recorder, write=lambda b: None, max_message_size=1000, deflate=codec
-    )
+    core, recorder, _ = make_core(client=False, max_message_size=1000, extension=codec)
     bounds = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
     for a, b in zip(bounds, bounds[1:], strict=False):
         core.receive_data(data[a:b])
-        assert len(core._buf) <= BUFFER_BOUND
+        assert core.buffered <= BUFFER_BOUND
     for call in recorder.merged():
         if call[0] in ("text", "binary"):
             assert len(call[1]) <= 1000  # inflated data is bounded too

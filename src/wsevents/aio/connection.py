@@ -41,7 +41,8 @@ from ..errors import (
 from ..protocol.closecodes import check_close_order, may_send
 from ..protocol.core import ReadyState, WebSocketCore
 from ..protocol.deflate import PerMessageDeflate
-from ..protocol.frames import MAX_CONTROL_PAYLOAD
+from ..protocol.events import BINARY, BINARY_START, CLOSE, PING, PONG, TEXT, Event, append_piece
+from ..protocol.frames import MAX_CLOSE_REASON, check_control_payload
 from ..protocol.handshake import Headers
 from ..protocol.opening import ClientHandshake, HandshakeState, ServerHandshake
 from . import runner
@@ -83,8 +84,8 @@ def close_args(code: int | None, reason: str | None) -> tuple[int | None, str]:
     reason = reason or ""
     if not isinstance(reason, str):
         raise TypeError("reason must be a str")
-    if len(reason.encode("utf-8")) > 123:
-        raise ValueError("close reason is over 123 bytes of UTF-8")
+    if len(reason.encode("utf-8")) > MAX_CLOSE_REASON:
+        raise ValueError(f"close reason is over {MAX_CLOSE_REASON} bytes of UTF-8")
     return code, reason
 
 
@@ -188,6 +189,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         # Receiving.
         self._in_stream: InStream | None = None
         self._parts: list[bytes] | None = None
+        self._receiver: _Receiver | None = None
         self._queue: deque[object] = deque()
         self._queued_bytes = 0
         self._recv_waiter: asyncio.Future[None] | None = None
@@ -329,6 +331,8 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
             core = self._core
             if core is not None:
                 core.receive_data(data)
+                assert self._receiver is not None
+                self._receiver.pump()
                 return
             self._head_received(data)
         except Exception as exc:
@@ -477,13 +481,10 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         self._handshake = None
         assert self._transport is not None
         core = WebSocketCore(
-            client=self._client,
-            handler=_Receiver(self),
-            write=self._write,
-            max_message_size=self.max_buffer_length,
-            deflate=self.deflate,
+            client=self._client, max_message_size=self.max_buffer_length, extension=self.deflate
         )
         self._core = core
+        receiver = self._receiver = _Receiver(self, core)
         # Frames are logged at DEBUG; the check is made once, not per frame.
         self._debug = logger.isEnabledFor(logging.DEBUG)
         self.ready_state = ReadyState.OPEN
@@ -494,6 +495,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         self._emit_safe("connect")
         if leftover and self.ready_state is ReadyState.OPEN:
             core.receive_data(leftover)
+            receiver.pump()
 
     def _write(self, data: bytes) -> None:
         transport = self._transport
@@ -599,21 +601,18 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
             waiter.set_result(None)
 
     def _pause_reading(self, reason: object) -> None:
-        """Backpressure: stop reading the socket and stop the core at the next frame."""
-        if not self._pause_reasons:
-            if self._transport is not None:
-                self._transport.pause_reading()
-            if self._core is not None:
-                self._core.pause()
+        """Backpressure: stop reading the socket, and pulling the core's events after this one."""
+        if not self._pause_reasons and self._transport is not None:
+            self._transport.pause_reading()
         self._pause_reasons.add(reason)
 
     def _resume_reading(self, reason: object) -> None:
         if reason in self._pause_reasons:
             self._pause_reasons.discard(reason)
             if not self._pause_reasons:
-                if self._core is not None:
-                    # What the core held back first; it may pause again.
-                    self._core.resume()
+                if self._receiver is not None:
+                    # What the core holds first; it may pause again.
+                    self._receiver.pump()
                 transport = self._transport
                 if not self._pause_reasons and transport is not None and not transport.is_closing():
                     transport.resume_reading()
@@ -674,6 +673,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         # loopback round trip would measure 0.
         self._ka_sent = time.perf_counter()
         self._core.send_ping(payload)
+        self._core.write_to(self._write)
         timeout = self._options.ping_timeout
         if timeout is not None:
             self._ka_timer = self._later(timeout, self._keepalive_expired)
@@ -728,6 +728,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
             self.ready_state = ReadyState.CLOSING
         if self._core is not None:
             self._core.send_close(code, reason)
+            self._core.write_to(self._write)
         self._loop.call_soon(self._abort)
 
     # -- closing -------------------------------------------------------------
@@ -794,6 +795,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
                 self.out_stream._abort(InvalidState("the connection was closed during the stream"))
                 self.out_stream = None
             self._core.send_close(code, reason)
+            self._core.write_to(self._write)
             self._start_close_timer()
         # Shielded: wait_for(close(), t) timing out must not cancel what wait_closed() waits on.
         return asyncio.shield(self._closed)
@@ -860,8 +862,10 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
             error = InvalidState("cannot send text while a binary stream is being sent")
         if error is not None:
             return self._misuse(error, callback)
-        assert self._core is not None
-        self._core.send_text(text)
+        core = self._core
+        assert core is not None
+        core.send_text(text)
+        core.write_to(self._write)
         if self._debug:
             logger.debug("%r sent text message of %d characters", self, len(text))
         return self._sent(callback)
@@ -875,9 +879,11 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
             error = InvalidState("cannot send a binary message while a binary stream is being sent")
         if error is not None:
             return self._misuse(error, callback)
-        assert self._core is not None
+        core = self._core
+        assert core is not None
         # A mutable buffer could change after the call while asyncio still holds it.
-        self._core.send_binary(data if type(data) is bytes else bytes(data))
+        core.send_binary(data if type(data) is bytes else bytes(data))
+        core.write_to(self._write)
         if self._debug:
             logger.debug("%r sent binary message of %d bytes", self, len(data))
         return self._sent(callback)
@@ -885,13 +891,13 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
     def send_ping(self, data: str | BytesLike = "", callback: SendCallback | None = None) -> Awaitable[None]:
         """Send a ping with ``data`` (at most 125 bytes); the answer arrives as ``"pong"``."""
         payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        if len(payload) > MAX_CONTROL_PAYLOAD:
-            raise ValueError("a ping payload is at most 125 bytes")
+        check_control_payload(payload, "ping")
         error = self._check_open()
         if error is not None:
             return self._misuse(error, callback)
         assert self._core is not None
         self._core.send_ping(payload)
+        self._core.write_to(self._write)
         return self._sent(callback)
 
     def begin_binary(self) -> OutStream:
@@ -919,12 +925,14 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         if self._check_open() is not None or self.out_stream is not None or self._core is None:
             return False
         self._core.send_prebuilt(frame, opcode, size)
+        self._core.write_to(self._write)
         return True
 
     def _send_stream_frame(self, opcode: int, payload: bytes, fin: bool) -> Awaitable[None]:
         if self._check_open() is not None or self._core is None:
             return Failed(ConnectionClosed(self._close_code or 1006, self._close_reason))
         self._core.send_data_frame(opcode, payload, fin)
+        self._core.write_to(self._write)
         return self._sent(None)
 
     def _stream_ended(self) -> None:
@@ -1018,15 +1026,59 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
 
 
 class _Receiver:
-    """The core's handler: turns protocol events into the connection's behaviour."""
+    """The receive dispatcher: pulls the core's events and turns them into the connection's behaviour."""
 
-    __slots__ = ("conn",)
+    __slots__ = ("conn", "core", "_pumping")
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, core: WebSocketCore) -> None:
         self.conn = conn
+        self.core = core
+        self._pumping = False
 
-    def on_text(self, text: str) -> None:
-        self.conn._message(text, "text", len(text))
+    def pump(self) -> None:
+        """Pull and dispatch the core's events until it has none or reading is paused.
+
+        A listener that resumes reading while this runs needs no pump of its
+        own: the loop in progress goes on, so events never overtake each other.
+        """
+        if self._pumping:
+            return
+        next_event = self.core.next_event
+        dispatch = self.dispatch
+        paused = self.conn._pause_reasons
+        self._pumping = True
+        try:
+            while not paused:
+                event = next_event()
+                if event is None:
+                    return
+                dispatch(event)
+        finally:
+            self._pumping = False
+
+    def dispatch(self, event: Event) -> None:
+        """Act on one event of the core (see :mod:`wsevents.protocol.events`)."""
+        kind = event[0]
+        conn = self.conn
+        if kind == TEXT:
+            conn._message(event[1], "text", len(event[1]))
+            return
+        if kind >= CLOSE:
+            # The core's answer (a pong, the echoed or failing close) is written before anyone hears of it.
+            self.core.write_to(conn._write)
+        if kind == BINARY:
+            self.on_binary_data(event[1], event[2])
+        elif kind == BINARY_START:
+            if not self.on_binary_start():
+                self.core.unbound_message()
+        elif kind == PING:
+            self.on_ping()
+        elif kind == PONG:
+            conn._pong(event[1])
+        elif kind == CLOSE:
+            conn._peer_closed(event[1], event[2])
+        else:
+            conn._fail(event[1])
 
     def on_binary_start(self) -> bool:
         """Stream to ``"binary"``, collect for ``"message"`` or ``recv()`` (bounded), or drop."""
@@ -1052,9 +1104,11 @@ class _Receiver:
         return False
 
     def _fail_stream(self, error: MessageTooBig) -> None:
-        core = self.conn._core
-        if core is not None and core.reading:
-            core.fail(error.code, str(error))
+        core = self.core
+        if core.reading:
+            failure = core.fail(error.code, str(error))
+            core.write_to(self.conn._write)
+            self.conn._fail(failure)
 
     def on_binary_data(self, data: bytes, fin: bool) -> None:
         conn = self.conn
@@ -1068,19 +1122,14 @@ class _Receiver:
         parts = conn._parts
         if parts is None:
             return  # streamed only, or dropped
-        if len(data) < 256 and parts and len(parts[-1]) < 256:
-            # Tiny pieces are joined as they come: millions of small bytes objects
-            # would take many times max_buffer_length.
-            parts[-1] += data
-        else:
-            parts.append(data)
+        append_piece(parts, data)
         if fin:
             conn._parts = None
             message = parts[0] if len(parts) == 1 else b"".join(parts)
             conn._message(message, "binary", len(message), streamed=stream is not None)
 
-    def on_ping(self, payload: bytes) -> None:
-        # The core has written the pong: pongs count against max_write_buffer like any
+    def on_ping(self) -> None:
+        # The core's pong is written: pongs count against max_write_buffer like any
         # send, so a peer that floods pings without reading the answers is dropped (1008).
         conn = self.conn
         transport = conn._transport
@@ -1091,12 +1140,3 @@ class _Receiver:
             and transport.get_write_buffer_size() > conn._options.max_write_buffer
         ):
             conn._write_overflow()
-
-    def on_pong(self, payload: bytes) -> None:
-        self.conn._pong(payload)
-
-    def on_close_frame(self, code: int, reason: str) -> None:
-        self.conn._peer_closed(code, reason)
-
-    def on_fail(self, error: ProtocolError) -> None:
-        self.conn._fail(error)

@@ -16,6 +16,7 @@ from types import TracebackType
 from .._types import DONE, BytesLike, Failed, SendCallback
 from ..emitter import EventEmitter
 from ..errors import ConcurrencyError, ConnectionClosed, InvalidState, MessageTooBig, WebSocketError
+from ..protocol.events import append_piece
 
 __all__ = ["InStream", "OutStream"]
 
@@ -100,13 +101,7 @@ class InStream(EventEmitter):
                 self._maybe_end()
             return
         if data:
-            chunks = self._chunks
-            if len(data) < 256 and chunks and len(chunks[-1]) < 256:
-                # Tiny pieces are joined as they come: millions of small bytes objects
-                # would take many times the limit.
-                chunks[-1] += data
-            else:
-                chunks.append(data)
+            append_piece(self._chunks, data)
             self._held += len(data)
             if self._held > self.limit and not self._pressure:
                 self._pressure = True

@@ -1,52 +1,62 @@
 """The frame-level state machine of one WebSocket connection, without I/O.
 
-Bytes go in through :meth:`WebSocketCore.receive_data`; what they mean comes
-out as calls on a :class:`Handler`; frames to send come out through the
-``write`` callable given to the constructor. The asyncio layer owns the
-socket and the timers; the opening handshake is :mod:`.handshake`'s job.
+Bytes go in through :meth:`WebSocketCore.receive_data` and
+:meth:`~WebSocketCore.receive_eof`; what they mean is pulled out as events
+(:mod:`.events`) with :meth:`~WebSocketCore.next_event` (one at a time,
+parsed on demand) or :meth:`~WebSocketCore.events_received` (all there are);
+the bytes to write (answers to pings and closes, and every ``send_*``) are
+taken with :meth:`~WebSocketCore.data_to_send` or
+:meth:`~WebSocketCore.write_to`. No code of the caller runs inside the core,
+so an exception in the I/O layer or the application cannot leave it half way
+through a frame. The opening handshake is :mod:`.handshake`'s job.
 
-The parser keeps an offset into the received bytes and hands data-frame
-payloads on as they arrive, so a frame never has to be whole in memory: a
-text message is validated as UTF-8 piece by piece (failing fast, RFC 6455
-section 8.1) and a binary message streams to the handler. Only a partial
-frame header or a partial control frame (at most 131 bytes) is ever kept
-between calls.
+Parsing (:class:`~.reader.FrameReader`) is lazy and streams payloads: an
+I/O layer that stops pulling (backpressure) stops the parser, and one pull
+inflates at most one received piece of a compressed message, so that a
+small read cannot turn into unbounded events before the I/O layer can react.
+Frames are serialised by :mod:`.frames`; an agreed extension is reached only
+through :class:`~.extensions.Extension`.
+
+State (RFC 6455 section 7), set in one place (:meth:`WebSocketCore._set_state`)::
+
+    OPEN --send_close / fail--> CLOSING (closer LOCAL)
+    OPEN --close frame received--> CLOSING (closer REMOTE; the close is echoed)
+    any --receive_eof--> CLOSED
 
 Rule violations fail the connection (RFC 6455 section 7.1.7): a close frame
-with the matching code is written, reading stops, and
-:meth:`Handler.on_fail` is called with the :class:`~wsevents.errors.ProtocolError`.
+with the matching code is queued, parsing stops, and a ``FAIL`` event
+carries the :class:`~wsevents.errors.ProtocolError`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import IntEnum
-from typing import Protocol
+from enum import Enum, IntEnum
 
 from ..errors import InvalidState, MessageTooBig, ProtocolError
-from ._mask import mask
-from .deflate import PerMessageDeflate
+from .closecodes import CloseCode
+from .events import CLOSE, FAIL, PING, PONG, Event
+from .extensions import Extension
 from .frames import (
-    MAX_CONTROL_PAYLOAD,
+    JOIN_LIMIT,
     MaskKeys,
     Opcode,
     build_close_payload,
     build_frame,
+    check_control_payload,
     parse_close_payload,
+    truncate_reason,
 )
-from .utf8 import InvalidUtf8, Utf8Decoder
+from .reader import COUNT_FIELDS, FrameReader
 
-__all__ = ["ReadyState", "Handler", "WebSocketCore", "COUNT_FIELDS"]
+__all__ = ["ReadyState", "Side", "WebSocketCore", "COUNT_FIELDS"]
 
-# Payloads up to this size are joined with their header into one write.
-_JOIN_LIMIT = 16384
+_EMPTY = memoryview(b"")
 
-#: What ``WebSocketCore.counts`` holds, in order. The core indexes it with literals (0 to 7):
-#: a global's lookup per message would cost more than the increment.
-COUNT_FIELDS = (
-    "text_in", "text_in_bytes", "binary_in", "binary_in_bytes",
-    "text_out", "text_out_bytes", "binary_out", "binary_out_bytes",
-)
+# Plain ints: codes reach users (close events, metrics labels), where an enum member
+# would print as its name on Python 3.10.
+_NO_STATUS = int(CloseCode.NO_STATUS)
+_MESSAGE_TOO_BIG = int(CloseCode.MESSAGE_TOO_BIG)
 
 
 class ReadyState(IntEnum):
@@ -58,494 +68,172 @@ class ReadyState(IntEnum):
     CLOSED = 3
 
 
-class Handler(Protocol):
-    """What the core calls as it understands the received bytes."""
+class Side(Enum):
+    """Who started the closing handshake (or failed the connection)."""
 
-    def on_text(self, text: str) -> None:
-        """A whole, valid text message."""
-
-    def on_binary_start(self) -> bool:
-        """A binary message begins; return True to bound it by ``max_message_size``."""
-
-    def on_binary_data(self, data: bytes, fin: bool) -> None:
-        """The next piece of the binary message; ``fin`` marks its end."""
-
-    def on_ping(self, payload: bytes) -> None:
-        """A ping arrived (the core has already answered it)."""
-
-    def on_pong(self, payload: bytes) -> None:
-        """A pong arrived."""
-
-    def on_close_frame(self, code: int, reason: str) -> None:
-        """The peer's close frame arrived (1005 when it had no code); reading has stopped."""
-
-    def on_fail(self, error: ProtocolError) -> None:
-        """The connection was failed; a close frame with ``error.code`` has been written."""
+    LOCAL = "local"
+    REMOTE = "remote"
 
 
-class WebSocketCore:
-    """Parses received frames and serialises sent ones for one side of a connection.
+class WebSocketCore(FrameReader):
+    """Parses received frames and serialises sent ones for one side of an open connection.
 
     Args:
         client: True on the client side (sent frames are masked, received ones
             must not be), False on the server side (the reverse).
-        handler: receives what the peer sent.
-        write: takes the bytes to send, in order.
-        max_message_size: bound on a text message, and on a binary one whose
-            ``on_binary_start`` asked for it; past it the connection fails
-            with 1009 as soon as a frame header announces the excess. For a
-            compressed message it bounds both the bytes on the wire and the
-            inflated size, checked piece by piece while inflating; for a
-            streamed (unbounded) binary message, each received piece may
-            inflate to at most its own size plus this bound.
-        deflate: the permessage-deflate codec when the handshake agreed on it;
-            only then may a message's first frame carry RSV1.
+        max_message_size: bound on a text message, and on a binary one unless
+            :meth:`unbound_message` is called at its ``BINARY_START``; past it
+            the connection fails with 1009 as soon as a frame header announces
+            the excess. For an encoded (compressed) message it bounds both the
+            bytes on the wire and the decoded size, checked piece by piece;
+            for an unbounded binary message, each received piece may decode to
+            at most its own size plus this bound.
+        extension: the extension agreed in the handshake (permessage-deflate),
+            or None; only then may a message's first frame carry RSV bits.
     """
 
-    __slots__ = (
-        "_client",
-        "_handler",
-        "_write",
-        "max_message_size",
-        "_keys",
-        "_buf",
-        "_reading",
-        "_paused",
-        "_parsing",
-        "_close_sent",
-        "_close_received",
-        "_remaining",
-        "_fin",
-        "_key",
-        "_key_pos",
-        "_msg_opcode",
-        "_msg_size",
-        "_msg_limited",
-        "_decoder",
-        "_text_parts",
-        "_deflate",
-        "_msg_compressed",
-        "_inflated",
-        "_out_compressed",
-        "_raised_at",
-        "counts",
-        "close_code_sent",
-        "close_code_received",
-    )
+    __slots__ = ("_keys", "state", "closer", "failure", "_out", "close_code_sent", "close_code_received")
 
     def __init__(
         self,
         *,
         client: bool,
-        handler: Handler,
-        write: Callable[[bytes], object],
         max_message_size: int | None = None,
-        deflate: PerMessageDeflate | None = None,
+        extension: Extension | None = None,
     ) -> None:
-        self._client = client
-        self._handler = handler
-        self._write = write
-        self.max_message_size = max_message_size
+        super().__init__(client=client, max_message_size=max_message_size, extension=extension)
         self._keys = MaskKeys() if client else None
-        self._buf = bytearray()
-        self._reading = True
-        self._paused = False
-        self._parsing = False
-        self._close_sent = False
-        self._close_received = False
-        # Parser state: _remaining < 0 while waiting for a frame header.
-        self._remaining = -1
-        self._fin = True
-        self._key: bytes | None = None
-        self._key_pos = 0
-        # Message state: _msg_opcode is 0 between messages.
-        self._msg_opcode = 0
-        self._msg_size = 0
-        self._msg_limited = False
-        self._decoder: Utf8Decoder | None = None
-        self._text_parts: list[str] = []
-        self._deflate = deflate
-        self._msg_compressed = False
-        self._inflated = 0
-        self._out_compressed = False
-        # Where parsing stopped when a handler raised (see _parse_view).
-        self._raised_at = 0
-        #: Messages and payload bytes (uncompressed) by direction and kind, indexed by
-        #: :data:`COUNT_FIELDS`: plain list increments keep the metrics cheap per message.
-        self.counts = [0] * len(COUNT_FIELDS)
+        #: OPEN, CLOSING (a close frame went one way) or CLOSED (the peer's EOF).
+        self.state = ReadyState.OPEN
+        #: Who started the closing handshake, once one started.
+        self.closer: Side | None = None
+        #: Why this side failed the connection, if it did.
+        self.failure: ProtocolError | None = None
+        self._out: list[bytes] = []
         #: The code of the close frame sent / received (1005 for an empty one), once there was one.
         self.close_code_sent: int | None = None
         self.close_code_received: int | None = None
 
     # -- state ---------------------------------------------------------------
 
+    def _set_state(self, state: ReadyState, closer: Side | None = None) -> None:
+        """The one place the state changes: OPEN -> CLOSING (with who closed) -> CLOSED."""
+        if state is ReadyState.CLOSING:
+            if self.state is not ReadyState.OPEN:
+                return
+            self.closer = closer
+        self.state = state
+
     @property
     def close_sent(self) -> bool:
-        """Whether a close frame has been written."""
-        return self._close_sent
+        """Whether a close frame has been queued."""
+        return self.close_code_sent is not None
 
     @property
     def close_received(self) -> bool:
         """Whether the peer's close frame has arrived."""
-        return self._close_received
+        return self.close_code_received is not None
 
     @property
     def reading(self) -> bool:
-        """False once a close frame arrived or the connection was failed."""
-        return self._reading
+        """False once a close frame arrived, the connection was failed, or the peer's EOF came."""
+        return (
+            self.state is not ReadyState.CLOSED and self.close_code_received is None and self.failure is None
+        )
 
-    @property
-    def in_message(self) -> bool:
-        """Whether a fragmented message is partly received."""
-        return self._msg_opcode != 0
-
-    # -- receiving -----------------------------------------------------------
-
-    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Feed bytes received from the peer; calls the handler as frames complete.
-
-        While :meth:`pause` is in effect the bytes are only held (the caller
-        has stopped reading from the socket, so that is at most one read).
-
-        An exception raised by a handler method (or by ``write``) propagates
-        to the caller. The event it was raised for counts as delivered, and
-        the bytes after it are kept: the next call (``receive_data(b"")`` will
-        do) goes on with the next event. Nothing is delivered twice or lost.
-        """
-        if not self._reading:
-            return
-        buf = self._buf
-        if self._paused:
-            buf += data
-            return
-        if buf:
-            buf += data
-            data = buf
-            # Never resize that buffer again: a view of it may outlive the parse (in the
-            # traceback of an exception the handler keeps), and resizing would raise.
-            self._buf = bytearray()
-        mv = memoryview(data)
-        self._parsing = True
-        try:
-            consumed = self._parse_view(mv)
-        except BaseException:
-            # A handler (or a write) raised: what it was told about, and all before,
-            # stays consumed; the rest is kept for the next call; the caller gets the error.
-            consumed = self._raised_at
-            raise
-        finally:
-            self._parsing = False
-            if consumed < len(mv) and self._reading:
-                # A partial frame, or what pause() held back; once failed or closed
-                # nothing more will be parsed, so nothing is kept.
-                self._buf += mv[consumed:]
-            mv.release()
-
-    def pause(self) -> None:
-        """Stop handing on frames (backpressure): parsing stops at the next frame
-        boundary, or within a payload, and the rest is held until :meth:`resume`."""
-        self._paused = True
-
-    def resume(self) -> None:
-        """Go on parsing what :meth:`pause` held back."""
-        if not self._paused:
-            return
-        self._paused = False
-        # Called from a handler during parsing, the parse loop in progress simply goes on.
-        if self._buf and not self._parsing:
-            self.receive_data(b"")
+    # -- receiving (the parser is FrameReader's) --------------------------------
 
     def receive_eof(self) -> None:
-        """The peer closed its side of TCP; nothing more will be parsed."""
-        self._reading = False
+        """The peer closed its side of TCP: nothing more will be parsed (idempotent)."""
+        self._set_state(ReadyState.CLOSED)
+        self._view = _EMPTY
+        self._pos = 0
 
-    def _parse_view(self, mv: memoryview) -> int:
-        """Consume as much of ``mv`` as possible; return how many bytes were used."""
-        end = len(mv)
-        pos = 0
-        client = self._client
-        started: BaseException | None = None
-        try:
-            while self._reading and not self._paused:
-                remaining = self._remaining
-                if remaining >= 0:
-                    # Inside a data frame's payload that arrived in pieces.
-                    take = min(remaining, end - pos)
-                    if take == 0 and remaining:
-                        return pos
-                    chunk = mv[pos : pos + take]
-                    pos += take
-                    remaining -= take
-                    key = self._key
-                    if key is not None:
-                        k = self._key_pos
-                        if k:
-                            key = key[k:] + key[:k]
-                        self._key_pos = (k + take) & 3
-                        piece: bytes | memoryview = mask(chunk, key)
-                    else:
-                        piece = chunk
-                    if remaining == 0:
-                        self._remaining = -1
-                        self._deliver(piece, self._fin, False)
-                    else:
-                        self._remaining = remaining
-                        self._deliver(piece, False, False)
-                    continue
-
-                if end - pos < 2:
-                    return pos
-                b0 = mv[pos]
-                b1 = mv[pos + 1]
-                opcode = b0 & 0x0F
-                fin = b0 & 0x80
-                n = b1 & 0x7F
-                rsv = b0 & 0x70
-                if rsv and (rsv != 0x40 or self._deflate is None or not 1 <= opcode <= 2):
-                    # RSV1 means "compressed", on a message's first frame only (RFC 7692 section 6).
-                    self._fail(ProtocolError("reserved bits set without a negotiated extension"))
-                    return pos
-                masked = b1 & 0x80
-                if client:
-                    if masked:
-                        self._fail(ProtocolError("masked frame from server"))
-                        return pos
-                elif not masked:
-                    self._fail(ProtocolError("unmasked frame from client"))
-                    return pos
-
-                if opcode & 0x08:
-                    # Control frame (RFC 6455 section 5.5): whole, short, never fragmented.
-                    if opcode > Opcode.PONG:
-                        self._fail(ProtocolError(f"unknown opcode {opcode:#x}"))
-                        return pos
-                    if not fin:
-                        self._fail(ProtocolError("fragmented control frame"))
-                        return pos
-                    if n > MAX_CONTROL_PAYLOAD:
-                        self._fail(ProtocolError("control frame payload over 125 bytes"))
-                        return pos
-                    hl = 6 if masked else 2
-                    if end - pos < hl + n:
-                        return pos
-                    if masked:
-                        payload = mask(mv[pos + hl : pos + hl + n], bytes(mv[pos + 2 : pos + 6]))
-                    else:
-                        payload = bytes(mv[pos + hl : pos + hl + n])
-                    pos += hl + n
-                    self._control(opcode, payload)
-                    continue
-
-                # Data frame (RFC 6455 section 5.4 on fragmentation).
-                if opcode == Opcode.CONTINUATION:
-                    if not self._msg_opcode:
-                        self._fail(ProtocolError("continuation frame without a message to continue"))
-                        return pos
-                elif opcode <= Opcode.BINARY:
-                    if self._msg_opcode:
-                        self._fail(ProtocolError("new data frame inside a fragmented message"))
-                        return pos
-                else:
-                    self._fail(ProtocolError(f"unknown opcode {opcode:#x}"))
-                    return pos
-                hl = 2
-                if n == 126:
-                    hl = 4
-                elif n == 127:
-                    hl = 10
-                if masked:
-                    hl += 4
-                if end - pos < hl:
-                    return pos
-                if n == 126:
-                    n = (mv[pos + 2] << 8) | mv[pos + 3]
-                elif n == 127:
-                    n = int.from_bytes(mv[pos + 2 : pos + 10], "big")
-                    if n >> 63:
-                        self._fail(ProtocolError("64-bit payload length with its top bit set"))
-                        return pos
-                if opcode:
-                    self._msg_opcode = opcode
-                    self._msg_size = n
-                    self._msg_compressed = bool(rsv)
-                    self._inflated = 0
-                    if opcode == Opcode.TEXT:
-                        self._msg_limited = True
-                    else:
-                        try:
-                            self._msg_limited = self._handler.on_binary_start()
-                        except BaseException as exc:
-                            # The message has begun all the same: bound it (the safe
-                            # choice), take the header, then let the error through.
-                            self._msg_limited = True
-                            started = exc
-                else:
-                    self._msg_size += n
-                limit = self.max_message_size
-                if self._msg_limited and limit is not None and self._msg_size > limit:
-                    self._fail(MessageTooBig(f"message of over {limit} bytes"))
-                    if started is not None:
-                        raise started
-                    return pos
-                key = bytes(mv[pos + hl - 4 : pos + hl]) if masked else None
-                pos += hl
-                if started is not None:
-                    # The payload comes on the next call, as if it had not arrived yet.
-                    self._fin = bool(fin)
-                    self._key = key
-                    self._key_pos = 0
-                    self._remaining = n
-                    raise started
-                if end - pos >= n:
-                    # The whole payload is here: the common, fast case.
-                    chunk = mv[pos : pos + n]
-                    pos += n
-                    self._deliver(mask(chunk, key) if key else chunk, bool(fin), bool(opcode and fin))
-                else:
-                    self._fin = bool(fin)
-                    self._key = key
-                    self._key_pos = 0
-                    self._remaining = n
-        except BaseException:
-            # Each frame (or piece of one) is consumed, and the parser state moved
-            # past it, before the handler hears of it: when a handler raises, ``pos``
-            # is exactly what has been consumed, and nothing is replayed or lost.
-            self._raised_at = pos
-            raise
-        return pos
-
-    def _deliver(self, piece: bytes | memoryview, last: bool, whole: bool) -> None:
-        """Hand on one piece of the current message's payload."""
-        if self._msg_compressed:
-            assert self._deflate is not None
-            limit = self.max_message_size
-            if limit is not None:
-                if self._msg_limited:
-                    limit -= self._inflated
-                else:
-                    # A streamed message is not bounded as a whole, but one received
-                    # piece may not inflate past its own size plus the bound: the
-                    # handler's backpressure only acts between pieces.
-                    limit += len(piece)
-            try:
-                piece = self._deflate.decompress(piece, last, limit)
-            except ProtocolError as exc:
-                self._fail(exc)
-                return
-            self._inflated += len(piece)
-        counts = self.counts
-        if self._msg_opcode == Opcode.TEXT:
-            counts[1] += len(piece)
-            if whole:
-                self._msg_opcode = 0
-                try:
-                    text = str(piece, "utf-8")
-                except UnicodeDecodeError:
-                    self._fail(ProtocolError("invalid UTF-8 in text message", 1007))
-                    return
-                counts[0] += 1
-                self._handler.on_text(text)
-                return
-            decoder = self._decoder
-            if decoder is None:
-                decoder = self._decoder = Utf8Decoder()
-            try:
-                part = decoder.feed(piece, last)
-            except InvalidUtf8:
-                decoder.reset()
-                self._fail(ProtocolError("invalid UTF-8 in text message", 1007))
-                return
-            parts = self._text_parts
-            if part:
-                if len(part) < 256 and parts and len(parts[-1]) < 256:
-                    # Tiny pieces are joined as they come: millions of small str
-                    # objects would take many times max_message_size.
-                    parts[-1] += part
-                else:
-                    parts.append(part)
-            if last:
-                self._msg_opcode = 0
-                text = "".join(parts)
-                parts.clear()
-                counts[0] += 1
-                self._handler.on_text(text)
-        else:
-            counts[3] += len(piece)
-            if last:
-                self._msg_opcode = 0
-                counts[2] += 1
-            self._handler.on_binary_data(bytes(piece), last)
-
-    def _control(self, opcode: int, payload: bytes) -> None:
+    def _control(self, opcode: int, payload: bytes) -> Event:
         if opcode == Opcode.PING:
-            if not self._close_sent:
+            if self.close_code_sent is None:
                 self._send(Opcode.PONG, payload)
-            self._handler.on_ping(payload)
-        elif opcode == Opcode.PONG:
-            self._handler.on_pong(payload)
-        else:
-            try:
-                code, reason = parse_close_payload(payload)
-            except ProtocolError as exc:
-                self._fail(exc)
-                return
-            self.close_code_received = code
-            self._close_received = True
-            self._reading = False
-            if not self._close_sent:
-                # Echo the code (RFC 6455 section 5.5.1); an empty close gets an empty one.
-                self.send_close(None if code == 1005 else code)
-            self._handler.on_close_frame(code, reason)
+            return (PING, payload)
+        if opcode == Opcode.PONG:
+            return (PONG, payload)
+        try:
+            code, reason = parse_close_payload(payload)
+        except ProtocolError as exc:
+            return self._fail(exc)
+        self.close_code_received = code
+        self._set_state(ReadyState.CLOSING, Side.REMOTE)
+        self._stop_parsing()
+        if self.close_code_sent is None:
+            # Echo the code (RFC 6455 section 5.5.1); an empty close gets an empty one.
+            self.send_close(None if code == _NO_STATUS else code)
+        return (CLOSE, code, reason)
 
-    def _fail(self, error: ProtocolError) -> None:
-        """Fail the connection: close frame with the error's code, stop reading."""
-        self._reading = False
-        self._msg_opcode = 0
-        self._text_parts.clear()
-        if not self._close_sent:
-            reason = str(error).encode("utf-8")[:123].decode("utf-8", "ignore")
-            self.send_close(error.code, reason)
-        self._handler.on_fail(error)
+    def _fail(self, error: ProtocolError) -> Event:
+        """Fail the connection: queue the close frame with the error's code, stop parsing."""
+        self.failure = error
+        self._stop_parsing()
+        if self.close_code_sent is None:
+            self.send_close(error.code, truncate_reason(str(error)))
+        self._set_state(ReadyState.CLOSING, Side.LOCAL)
+        return (FAIL, error)
 
-    def fail(self, code: int, reason: str) -> None:
-        """Fail the connection from above (e.g. a limit the asyncio layer enforces)."""
-        if code == 1009:
-            self._fail(MessageTooBig(reason))
-        else:
-            self._fail(ProtocolError(reason, code))
+    def fail(self, code: int, reason: str) -> ProtocolError:
+        """Fail the connection from above (e.g. a limit the I/O layer enforces).
+
+        The close frame is queued and parsing stops, as for a failure found
+        here; the error is returned (no ``FAIL`` event is produced for it).
+        """
+        error = MessageTooBig(reason) if code == _MESSAGE_TOO_BIG else ProtocolError(reason, code)
+        self._fail(error)
+        return error
 
     # -- sending -------------------------------------------------------------
 
-    def _send(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
+    def data_to_send(self) -> list[bytes]:
+        """The bytes to write, in order, since the last call (each item one write)."""
+        out = self._out
+        if not out:
+            return []
+        self._out = []
+        return out
+
+    def write_to(self, write: Callable[[bytes], object]) -> None:
+        """Hand the bytes to write to ``write``, in order (:meth:`data_to_send` without a list)."""
+        out = self._out
+        if out:
+            for data in out:
+                write(data)
+            out.clear()
+
+    def _send(self, opcode: int, payload: bytes, fin: bool = True, rsv: int = 0) -> None:
         n = len(payload)
-        if n < 126 and self._keys is None and fin and not rsv1:
+        if n < 126 and self._keys is None and fin and not rsv:
             # The common small server frame: a 2-byte header, one write.
-            self._write(bytes((0x80 | opcode, n)) + payload)
+            self._out.append(bytes((0x80 | opcode, n)) + payload)
             return
-        if self._keys is not None:
-            header, body = build_frame(opcode, payload, fin, self._keys.next(), rsv1)
+        key = None if self._keys is None else self._keys.next()
+        header, body = build_frame(opcode, payload, fin, key, rsv=rsv)
+        if len(body) <= JOIN_LIMIT:
+            self._out.append(header + body)
         else:
-            header, body = build_frame(opcode, payload, fin, None, rsv1)
-        if len(body) <= _JOIN_LIMIT:
-            self._write(header + body)
-        else:
-            self._write(header)
-            self._write(body)
+            self._out += (header, body)
 
     def _check_can_send(self) -> None:
-        if self._close_sent:
+        if self.close_code_sent is not None:
             raise InvalidState("a close frame was already sent")
 
     def _send_message(self, opcode: int, payload: bytes) -> None:
-        deflate = self._deflate
-        if deflate is not None and len(payload) >= deflate.threshold and deflate.can_compress:
-            self._send(opcode, deflate.compress(payload), True, True)
-        else:
+        ext = self._ext
+        if ext is None:
             self._send(opcode, payload)
+        else:
+            payload, rsv = ext.encode_message(payload)
+            self._send(opcode, payload, True, rsv)
 
     def send_text(self, text: str) -> None:
-        """Send one whole text message (compressed when agreed and not under the threshold)."""
-        self._check_can_send()
+        """Queue one whole text message (encoded by the extension if there is one)."""
+        if self.close_code_sent is not None:
+            self._check_can_send()
         payload = text.encode("utf-8")
         counts = self.counts
         counts[4] += 1
@@ -553,7 +241,7 @@ class WebSocketCore:
         self._send_message(Opcode.TEXT, payload)
 
     def send_binary(self, data: bytes) -> None:
-        """Send one whole binary message (compressed when agreed and not under the threshold)."""
+        """Queue one whole binary message (encoded by the extension if there is one)."""
         self._check_can_send()
         counts = self.counts
         counts[6] += 1
@@ -561,11 +249,11 @@ class WebSocketCore:
         self._send_message(Opcode.BINARY, data)
 
     def send_data_frame(self, opcode: int, data: bytes, fin: bool) -> None:
-        """Send one frame of a fragmented message (``opcode`` 0 for continuations).
+        """Queue one frame of a fragmented message (``opcode`` 0 for continuations).
 
-        With permessage-deflate agreed, a streamed message is compressed as a
-        whole: RSV1 on its first frame, each frame's data flushed so that the
-        peer can inflate it as it arrives.
+        With an extension, the message is encoded as a whole (for
+        permessage-deflate: RSV1 on its first frame, each frame's data flushed
+        so that the peer can inflate it as it arrives).
         """
         self._check_can_send()
         # A stream is binary (the only kind sent in frames): counted as one message at its end.
@@ -573,17 +261,15 @@ class WebSocketCore:
         counts[7] += len(data)
         if fin:
             counts[6] += 1
-        deflate = self._deflate
-        if opcode:
-            self._out_compressed = deflate is not None and deflate.can_compress
-        if self._out_compressed:
-            assert deflate is not None
-            self._send(opcode, deflate.compress(data, fin), fin, bool(opcode))
-        else:
+        ext = self._ext
+        if ext is None:
             self._send(opcode, data, fin)
+        else:
+            payload, rsv = ext.encode_frame(data, bool(opcode), fin)
+            self._send(opcode, payload, fin, rsv)
 
     def send_prebuilt(self, frame: bytes, opcode: int = Opcode.BINARY, size: int = 0) -> None:
-        """Send a whole frame serialised elsewhere (a broadcast encodes once for many peers).
+        """Queue a whole frame serialised elsewhere (a broadcast encodes once for many peers).
 
         ``opcode`` and ``size`` (the payload's length) only count it as a message.
         """
@@ -592,26 +278,24 @@ class WebSocketCore:
         counts = self.counts
         counts[index] += 1
         counts[index + 1] += size
-        self._write(frame)
+        self._out.append(frame)
 
     def send_ping(self, payload: bytes = b"") -> None:
-        """Send a ping (at most 125 bytes)."""
-        if len(payload) > MAX_CONTROL_PAYLOAD:
-            raise ValueError("a ping payload is at most 125 bytes")
+        """Queue a ping (at most 125 bytes)."""
+        check_control_payload(payload, "ping")
         self._check_can_send()
         self._send(Opcode.PING, payload)
 
     def send_pong(self, payload: bytes = b"") -> None:
-        """Send an unsolicited pong (at most 125 bytes)."""
-        if len(payload) > MAX_CONTROL_PAYLOAD:
-            raise ValueError("a pong payload is at most 125 bytes")
+        """Queue an unsolicited pong (at most 125 bytes)."""
+        check_control_payload(payload, "pong")
         self._check_can_send()
         self._send(Opcode.PONG, payload)
 
     def send_close(self, code: int | None = None, reason: str = "") -> None:
-        """Send the close frame (once; later calls do nothing)."""
-        if self._close_sent:
+        """Queue the close frame (once; later calls do nothing); the state becomes CLOSING."""
+        if self.close_code_sent is not None:
             return
-        self._close_sent = True
-        self.close_code_sent = 1005 if code is None else code
+        self.close_code_sent = _NO_STATUS if code is None else code
+        self._set_state(ReadyState.CLOSING, Side.LOCAL)
         self._send(Opcode.CLOSE, build_close_payload(code, reason))

@@ -308,6 +308,7 @@ class PerMessageDeflate:
         "_mem_level",
         "_compressor",
         "_decompressor",
+        "_stream_compressed",
         "raw_out",
         "wire_out",
         "wire_in",
@@ -332,11 +333,35 @@ class PerMessageDeflate:
         self._mem_level = config.mem_level
         self._compressor: Any = None
         self._decompressor: Any = None
+        # Whether the message being sent in frames is compressed (decided at its first frame).
+        self._stream_compressed = False
         #: Bytes before and after deflate, sent (raw_out -> wire_out) and received (wire_in -> raw_in).
         self.raw_out = 0
         self.wire_out = 0
         self.wire_in = 0
         self.raw_in = 0
+
+    #: RSV1 marks a compressed message (RFC 7692 section 6): the :class:`~.extensions.Extension` interface.
+    rsv = 0x40
+
+    def decode(self, data: bytes | memoryview, last: bool, limit: int | None) -> bytes:
+        """:meth:`decompress`, as the :class:`~.extensions.Extension` interface names it."""
+        return self.decompress(data, last, limit)
+
+    def encode_message(self, payload: bytes) -> tuple[bytes, int]:
+        """A whole message: compressed (RSV1) unless under the threshold or the window is 8 bits."""
+        if len(payload) >= self.threshold and self.can_compress:
+            return self.compress(payload), 0x40
+        return payload, 0
+
+    def encode_frame(self, data: bytes, first: bool, fin: bool) -> tuple[bytes, int]:
+        """A frame of a streamed message, compressed as a whole: RSV1 on its first frame,
+        each frame's data flushed so that the peer can inflate it as it arrives."""
+        if first:
+            self._stream_compressed = self.can_compress
+        if not self._stream_compressed:
+            return data, 0
+        return self.compress(data, fin), 0x40 if first else 0
 
     @property
     def can_compress(self) -> bool:

@@ -1,9 +1,9 @@
 """One open WebSocket connection over a blocking socket, driven by threads.
 
-A background thread reads the socket and feeds the sans-I/O core
-(:class:`~wsevents.protocol.core.WebSocketCore`); whole messages wait in a
-queue for :meth:`Connection.recv`. Every call into the core holds one lock
-(the core is not thread-safe); the bytes it produces go into an outgoing
+A background thread reads the socket, feeds the sans-I/O core
+(:class:`~wsevents.protocol.core.WebSocketCore`) and takes its events;
+whole messages wait in a queue for :meth:`Connection.recv`. Every call into
+the core holds one lock (the core is not thread-safe); the bytes it produces go into an outgoing
 queue that is written to the socket under a second lock, in order, so that
 a send blocked on a slow peer never keeps the reader from the core.
 """
@@ -79,13 +79,8 @@ class Connection(_ClosingInfo):
         self._core_lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._out: deque[bytes] = deque()
-        self._core = WebSocketCore(
-            client=client,
-            handler=Receiver(self),
-            write=self._out.append,
-            max_message_size=options.buffer_limit(),
-            deflate=deflate,
-        )
+        self._core = WebSocketCore(client=client, max_message_size=options.buffer_limit(), extension=deflate)
+        self._receiver = Receiver(self)
         self._cond = threading.Condition()
         self._messages: deque[str | bytes] = deque()
         self._queued_bytes = 0
@@ -183,6 +178,7 @@ class Connection(_ClosingInfo):
             if self._state is not ReadyState.OPEN:
                 raise InvalidState(f"cannot send: the connection is {self._state.name}")
             send(*args)
+            self._core.write_to(self._out.append)
         try:
             self._flush(wait)
         except OSError as exc:
@@ -300,7 +296,14 @@ class Connection(_ClosingInfo):
 
     def _feed(self, data: bytes) -> None:
         with self._core_lock:
-            self._core.receive_data(data)
+            core = self._core
+            core.receive_data(data)
+            events = core.events_received()
+            # Pongs and the answering close frame, queued in order with the senders' frames.
+            core.write_to(self._out.append)
+            dispatch = self._receiver.dispatch
+            for event in events:
+                dispatch(event)
         try:
             # While a send is stuck, the pongs owed to a peer that pings without reading pile up:
             # past a bound the reader waits for the socket too, so it stops reading the flood.
@@ -406,6 +409,7 @@ class Connection(_ClosingInfo):
         with self._core_lock:
             if not self._core.close_sent and self._state is not ReadyState.CLOSED:
                 self._core.send_close(code, reason)
+                self._core.write_to(self._out.append)
                 with self._cond:
                     if self._state is ReadyState.OPEN:
                         self._state = ReadyState.CLOSING
