@@ -490,6 +490,8 @@ class RedisBroker(Broker):
     def _trim_recent(self) -> None:
         """Forget the added entries no replay needs: read by every reader, beyond the last ``replay``."""
         recent, acked = self._recent, self._acked
+        if self._replay_due:
+            acked = None  # the reports are of the new dataset: all of these go in again first
         while len(recent) > self.replay and acked is not None and recent[0][2] <= acked:
             recent.popleft()
         if len(recent) > self.max_backlog:
@@ -530,14 +532,16 @@ class RedisBroker(Broker):
         pipe.xread({self.key: self._last_id}, count=BATCH, block=block)
         results = await pipe.execute()
         token, reply = results[-2:]
-        if report:
-            self._read_reports(results[-3], report)
         if token is None:
             await self._fetch_epoch(client)
         elif token != self._epoch:
             self._dataset(token)
         if self._reread:
-            return None  # read again from the new dataset's start
+            # Read again from the new dataset's start; its reports (none yet but ours) must not
+            # make the publisher forget what the readers of the lost one had not read.
+            return None
+        if report:
+            self._read_reports(results[-3], report)
         return reply
 
     def _report(self, pipe: Any) -> float:
