@@ -38,7 +38,7 @@ from ..errors import (
     ProtocolError,
     WebSocketError,
 )
-from ..protocol.closecodes import check_close_order, may_send
+from ..protocol.closecodes import CloseCode, check_close_order, may_send
 from ..protocol.core import ReadyState, WebSocketCore
 from ..protocol.deflate import PerMessageDeflate
 from ..protocol.events import BINARY, BINARY_START, CLOSE, PING, PONG, TEXT, Event, append_piece
@@ -59,6 +59,14 @@ logger = logging.getLogger("wsevents")
 # Sentinel queued for recv() when the connection ends.
 _END = object()
 
+# How the ready state may move (a connection that ended never reopens).
+_READY_STATE_MOVES: dict[ReadyState, tuple[ReadyState, ...]] = {
+    ReadyState.CONNECTING: (ReadyState.OPEN, ReadyState.CLOSED),
+    ReadyState.OPEN: (ReadyState.CLOSING, ReadyState.CLOSED),
+    ReadyState.CLOSING: (ReadyState.CLOSED,),
+    ReadyState.CLOSED: (),
+}
+
 # The events that take messages: with a listener on any of them, nothing is queued for recv().
 _MESSAGE_EVENTS = ("text", "binary", "message")
 
@@ -77,7 +85,7 @@ def close_args(code: int | None, reason: str | None) -> tuple[int | None, str]:
     """
     check_close_order(code, reason)
     if reason is not None and code is None:
-        code = 1000
+        code = CloseCode.NORMAL.value
     if code is not None:
         if isinstance(code, bool) or not isinstance(code, int) or not may_send(code):
             raise ValueError(f"close code {code!r} may not be sent")
@@ -165,6 +173,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         self._on_handshake = on_handshake
         #: The :class:`Server` that accepted this connection, else ``None``.
         self.server = server
+        # Read it anywhere; it changes only through _set_ready_state (along _READY_STATE_MOVES).
         #: The ready state: CONNECTING, OPEN, CLOSING or CLOSED.
         self.ready_state = ReadyState.CONNECTING
         #: The request target (server side) or the path asked for (client side).
@@ -222,6 +231,11 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
             runner.hold(loop, self)
 
     # -- properties ------------------------------------------------------------
+
+    def _set_ready_state(self, state: ReadyState) -> None:
+        """The one place the ready state changes: only along ``_READY_STATE_MOVES``, else nothing."""
+        if state in _READY_STATE_MOVES[self.ready_state]:
+            self.ready_state = state
 
     @property
     def socket(self) -> Any:
@@ -366,7 +380,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         except Exception as error:
             self._internal_error("connection_lost", error)
             # Whatever failed, the connection is over: readers and wait_closed() must learn it.
-            self.ready_state = ReadyState.CLOSED
+            self._set_ready_state(ReadyState.CLOSED)
             self._queue.append(_END)
             self._wake_recv()
             self._finish()
@@ -377,11 +391,11 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
             self._ka_timer.cancel()
             self._ka_timer = None
         previous = self.ready_state
-        self.ready_state = ReadyState.CLOSED
+        self._set_ready_state(ReadyState.CLOSED)
         if self._core is not None:
             self._core.receive_eof()
         if self._close_code is None:
-            self._close_code = 1006
+            self._close_code = CloseCode.ABNORMAL.value
             self._close_reason = ""
         closed = ConnectionClosed(self._close_code, self._close_reason)
         # Pending sends: what was not handed over is lost.
@@ -396,7 +410,8 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         self._queue.append(_END)
         self._wake_recv()
         if previous is ReadyState.CONNECTING:
-            self._connect_failed(exc or ConnectionClosed(1006, "connection lost during the handshake"))
+            lost = ConnectionClosed(CloseCode.ABNORMAL.value, "connection lost during the handshake")
+            self._connect_failed(exc or lost)
         elif exc is not None and self._failed is None and self.listener_count("error"):
             self._emit_safe("error", exc)
         self._finish()
@@ -458,7 +473,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         if self.listener_count("error"):
             self._emit_safe("error", exc)
         try:
-            self._abandon(1011, "internal error")
+            self._abandon(CloseCode.INTERNAL_ERROR.value, "internal error")
         except Exception:  # the core itself is broken: no close frame, just the socket
             self._loop.call_soon(self._abort)
 
@@ -470,7 +485,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
             return
         super()._listener_failed(event, args, exc)
         if self.ready_state is ReadyState.OPEN:
-            self.close(1011, "internal error")
+            self.close(CloseCode.INTERNAL_ERROR.value, "internal error")
 
     # -- handshake plumbing (used by server.py and client.py) ---------------------
 
@@ -487,7 +502,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         receiver = self._receiver = _Receiver(self, core)
         # Frames are logged at DEBUG; the check is made once, not per frame.
         self._debug = logger.isEnabledFor(logging.DEBUG)
-        self.ready_state = ReadyState.OPEN
+        self._set_ready_state(ReadyState.OPEN)
         if self._options.ping_interval is not None:
             self._ka_timer = self._later(self._options.ping_interval, self._keepalive_ping)
         if self.server is not None:
@@ -620,8 +635,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
     def _peer_closed(self, code: int, reason: str) -> None:
         self._close_code = code
         self._close_reason = reason
-        if self.ready_state is ReadyState.OPEN:
-            self.ready_state = ReadyState.CLOSING
+        self._set_ready_state(ReadyState.CLOSING)
         self._after_close_handshake()
 
     def _after_close_handshake(self) -> None:
@@ -652,8 +666,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         self._failed = error
         self._close_code = error.code
         self._close_reason = str(error)
-        if self.ready_state is ReadyState.OPEN:
-            self.ready_state = ReadyState.CLOSING
+        self._set_ready_state(ReadyState.CLOSING)
         logger.debug("failing %r: %s (%d)", self, error, error.code)
         if self.listener_count("error"):
             self._emit_safe("error", error)
@@ -683,7 +696,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         logger.info("keepalive ping timeout: %r", self)
         if self.server is not None:
             self.server.stats["keepalive_timeouts"] += 1
-        self._abandon(1011, "keepalive ping timeout")
+        self._abandon(CloseCode.INTERNAL_ERROR.value, "keepalive ping timeout")
 
     def _pong(self, payload: bytes) -> None:
         if self._ka_payload is not None and payload == self._ka_payload:
@@ -711,7 +724,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         )
         if self.server is not None:
             self.server.stats["write_overflows"] += 1
-        self._abandon(1008, "write buffer overflow: the peer does not read")
+        self._abandon(CloseCode.POLICY_VIOLATION.value, "write buffer overflow: the peer does not read")
 
     def _abandon(self, code: int, reason: str) -> None:
         """End the connection from this side without waiting for the peer (dead or not reading).
@@ -724,8 +737,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         if self._close_code is None:
             self._close_code = code
             self._close_reason = reason
-        if self.ready_state is ReadyState.OPEN:
-            self.ready_state = ReadyState.CLOSING
+        self._set_ready_state(ReadyState.CLOSING)
         if self._core is not None:
             self._core.send_close(code, reason)
             self._core.write_to(self._write)
@@ -786,10 +798,10 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         code, reason = close_args(code, reason)
         state = self.ready_state
         if state is ReadyState.CONNECTING:
-            self._failed = ConnectionClosed(1006, "closed during the handshake")
+            self._failed = ConnectionClosed(CloseCode.ABNORMAL.value, "closed during the handshake")
             self._abort()
         elif state is ReadyState.OPEN:
-            self.ready_state = ReadyState.CLOSING
+            self._set_ready_state(ReadyState.CLOSING)
             assert self._core is not None
             if self.out_stream is not None:
                 self.out_stream._abort(InvalidState("the connection was closed during the stream"))
@@ -803,7 +815,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
     def _shutdown(self) -> None:
         """Called by ``run()`` on SIGINT/SIGTERM: close with 1001."""
         if self.ready_state is ReadyState.OPEN:
-            self.close(1001, "going away")
+            self.close(CloseCode.GOING_AWAY.value, "going away")
         elif self.ready_state is ReadyState.CONNECTING:
             self.close()
 
@@ -930,7 +942,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
 
     def _send_stream_frame(self, opcode: int, payload: bytes, fin: bool) -> Awaitable[None]:
         if self._check_open() is not None or self._core is None:
-            return Failed(ConnectionClosed(self._close_code or 1006, self._close_reason))
+            return Failed(ConnectionClosed(self._close_code or CloseCode.ABNORMAL.value, self._close_reason))
         self._core.send_data_frame(opcode, payload, fin)
         self._core.write_to(self._write)
         return self._sent(None)
@@ -964,7 +976,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         self._recv_called = True
         while not self._queue:
             if self.ready_state is ReadyState.CLOSED:
-                raise ConnectionClosed(self._close_code or 1006, self._close_reason)
+                raise ConnectionClosed(self._close_code or CloseCode.ABNORMAL.value, self._close_reason)
             self._recv_waiter = self._loop.create_future()
             try:
                 await self._recv_waiter
@@ -972,7 +984,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
                 self._recv_waiter = None
         message = self._queue[0]
         if message is _END:
-            raise ConnectionClosed(self._close_code or 1006, self._close_reason)
+            raise ConnectionClosed(self._close_code or CloseCode.ABNORMAL.value, self._close_reason)
         self._queue.popleft()
         assert isinstance(message, (str, bytes))
         self._queued_bytes -= len(message)
@@ -988,7 +1000,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
             try:
                 message = await self.recv()
             except ConnectionClosed as exc:
-                if exc.code in (1000, 1001):
+                if exc.code in (CloseCode.NORMAL, CloseCode.GOING_AWAY):
                     return
                 raise
             yield message
@@ -1020,7 +1032,7 @@ class Connection(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
         tb: TracebackType | None,
     ) -> None:
         if self.ready_state is not ReadyState.CLOSED:
-            await self.close(1000 if exc is None else 1011)
+            await self.close(CloseCode.NORMAL.value if exc is None else CloseCode.INTERNAL_ERROR.value)
         else:
             await self.wait_closed()
 
