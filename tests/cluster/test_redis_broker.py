@@ -607,7 +607,7 @@ async def test_a_restart_replays_all_a_reader_that_reports_had_not_read_past_the
     far = await member(reader)
     publisher.publish("r", "0")
     await until(lambda: far.got == ["0"])
-    await until(lambda: broker_of(reader)._origin in broker_of(publisher)._reports, 5)  # it reported
+    await until(lambda: broker_of(reader)._origin in broker_of(publisher)._log.reports, 5)  # it reported
     proxy.cut()
     await until(lambda: not broker_of(reader).connected, 10)
     behind = [str(i) for i in range(1, 51)]
@@ -631,7 +631,7 @@ async def test_what_every_reader_has_read_is_not_kept_past_the_replay_floor(
     for text in sent:
         publisher.publish("r", text)
     await until(lambda: far.got == sent)
-    await until(lambda: len(broker_of(publisher)._recent) == 5, 5)
+    await until(lambda: len(broker_of(publisher)._log) == 5, 5)
 
 
 async def test_a_publisher_keeps_at_most_max_backlog_entries_for_a_replay(
@@ -643,13 +643,13 @@ async def test_a_publisher_keeps_at_most_max_backlog_entries_for_a_replay(
     far = await member(reader)
     publisher.publish("r", "0")
     await until(lambda: far.got == ["0"])
-    await until(lambda: broker_of(reader)._origin in broker_of(publisher)._reports, 5)
+    await until(lambda: broker_of(reader)._origin in broker_of(publisher)._log.reports, 5)
     proxy.cut()
     await until(lambda: not broker_of(reader).connected, 10)
     for i in range(1, 51):
         publisher.publish("r", str(i))
         await broker_of(publisher).flush()
-    assert len(broker_of(publisher)._recent) == 20
+    assert len(broker_of(publisher)._log) == 20
     redis_server.restart()
     proxy.mend()
     await until(lambda: far.got == ["0", *(str(i) for i in range(31, 51))], 20)

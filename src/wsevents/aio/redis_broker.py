@@ -36,27 +36,23 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import uuid
-from collections import deque
 from itertools import islice
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 try:
     from redis.asyncio import Redis
     from redis.asyncio.connection import parse_url
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
     from redis.commands.core import AsyncScript
-    from redis.exceptions import RedisError, ResponseError
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError(
         "the Redis broker needs redis-py: pip install 'wsevents[redis]' (or pip install 'redis>=5')"
     ) from exc
 
 from ..protocol.frames import Opcode
-from .broker import Broker, BrokerBacklogFull
+from .broker import BrokerBacklogFull
+from .redis_link import BACKOFF, DOWN, RedisLink
+from .redis_replay import ADD_SCRIPT, id_key
 from .rooms import Message
 
 if TYPE_CHECKING:
@@ -66,15 +62,10 @@ __all__ = ["RedisBroker"]
 
 logger = logging.getLogger("wsevents")
 
-# Redis errors and the OS errors of a socket that redis-py lets through.
-_DOWN = (RedisError, OSError, asyncio.TimeoutError)
-
 #: Entries added per round trip, and read per XREAD.
 BATCH = 1000
 #: How long one XREAD waits for new entries (milliseconds); bounds how long a stop waits.
 BLOCK_MS = 250
-#: Reconnection backoff: first and largest delay (seconds).
-BACKOFF = (0.05, 2.0)
 #: The longest the reader delivers without letting the loop run other tasks (seconds).
 YIELD_AFTER = 0.02
 #: How long a stop waits for the backlog to reach Redis (seconds).
@@ -86,61 +77,11 @@ STOP_MARGIN = 0.5
 ANSWER_TIMEOUT = 5.0
 #: How often a reader reports the last stream id it read, and a publisher looks at the reports (s).
 REPORT_EVERY = 0.5
-#: A reader whose report has not changed for this long is taken for gone: its lag no longer holds
-#: entries back (seconds; a reader reports at least every REPORT_EVERY while it runs).
-STALE_AFTER = 10.0
-#: A report unchanged for this long is removed from the hash (a process that ended).
-FORGET_AFTER = 60.0
 #: Publishers whose last sequence number a process remembers (the least recently heard is
 #: forgotten past it): bounds the memory a cluster whose workers restart often leaves behind.
 MAX_PUBLISHERS = 10_000
 
-# The dataset's token (KEYS[1]), set to ARGV[1] when there is none (a new or emptied Redis).
-_EPOCH_SCRIPT = """
-local token = redis.call('GET', KEYS[1])
-if token then return token end
-redis.call('SET', KEYS[1], ARGV[1])
-return ARGV[1]
-"""
-
-# Adds the entries to the stream (KEYS[1]) only while the dataset's token (KEYS[2]) is ARGV[1],
-# and returns {1, the last entry's id}; else returns the token (nil if none), so that nothing newer
-# goes in before the replay.
-# ARGV: the token, '~' or '=', maxlen, then per entry its number of field/value arguments and them.
-_ADD_SCRIPT = """
-local token = redis.call('GET', KEYS[2])
-if token ~= ARGV[1] then return token end
-local i, id = 4, nil
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], ARGV[3], '*', unpack(ARGV, i + 1, i + n))
-  i = i + n + 1
-end
-return {1, id}
-"""
-
-
-def _id_key(entry_id: bytes) -> tuple[int, int]:
-    """A stream entry id (``b"<ms>-<n>"``) as a tuple that orders like the ids."""
-    ms, _, n = entry_id.partition(b"-")
-    return int(ms), int(n or 0)
-
-
-def _without_password(url: str) -> str:
-    """``url`` with its password, if any (``user:password@`` or ``?password=``), replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is not None:
-        host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(name == "password" for name, _ in query):
-        hidden = [(name, "***" if name == "password" else value) for name, value in query]
-        parts = parts._replace(query=urlencode(hidden, safe="*"))
-    # Not urlunsplit(): it would turn unix:///path into unix:/path.
-    return f"{parts.scheme}://{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
-
-
-class RedisBroker(Broker):
+class RedisBroker(RedisLink):
     """A broker over one Redis stream per cluster.
 
     Args:
@@ -169,37 +110,20 @@ class RedisBroker(Broker):
         max_backlog: int = 100_000,
         replay: int = 1_000,
     ) -> None:
-        super().__init__()
-        if not isinstance(cluster, str) or not cluster:
-            raise ValueError(f"cluster must be a non-empty str, not {cluster!r}")
         for name, value in (("maxlen", maxlen), ("max_backlog", max_backlog)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, not {value!r}")
         if isinstance(replay, bool) or not isinstance(replay, int) or replay < 0:
             raise ValueError(f"replay must be an int >= 0, not {replay!r}")
-        self.url = url
-        # What logs and errors show: a password in the URL stays out of them.
-        self._shown_url = _without_password(url)
-        self.cluster = cluster
-        self.key = f"wsevents:{cluster}"
-        self._epoch_key = f"{self.key}:epoch"
-        self._read_key = f"{self.key}:read"
+        super().__init__(url, cluster, max_backlog, replay)
         self.maxlen = maxlen
         self.approximate = approximate
-        self.max_backlog = max_backlog
         #: This process's id in the stream's entries (a new one in a forked worker).
         self.origin = uuid.uuid4().hex
         self._origin = self.origin.encode()
         self._pid = os.getpid()
         self._seq = 0
-        self._backlog: deque[tuple[int, Message]] = deque()
         self.replay = replay
-        # Added entries kept for a replay: (sequence number, message, id of its batch's last entry).
-        self._recent: deque[tuple[int, Message, tuple[int, int]]] = deque()
-        # The last id every other reader has read, as reported (None: no report seen yet).
-        self._acked: tuple[int, int] | None = None
-        # Each reader's report as last seen, and when it last changed (this process's clock).
-        self._reports: dict[bytes, tuple[bytes, float]] = {}
         self._reported_at = -REPORT_EVERY
         self._reports_sent = 0
         # Readers whose report is older than FORGET_AFTER: removed from the hash with the next report.
@@ -207,34 +131,14 @@ class RedisBroker(Broker):
         # The last entry id read; None until Redis first answers (then: the stream's end).
         self._last_id: bytes | None = None
         self._seen: dict[bytes, int] = {}
-        # The dataset's token as last seen (None until Redis first answers); a new one means
-        # Redis lost its data: the writer adds its last entries again, the reader rereads.
-        self._epoch: bytes | None = None
-        self._replay_due = False
-        self._reread = False
-        self._down_since: float | None = None
-        self._answered = False
         self._clients: list[Redis] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._running = False
-        self._wake: asyncio.Event | None = None
-        self._flushed: asyncio.Event | None = None
         # A malformed URL fails here, at create_server(), not in the background.
         parse_url(url)
 
     def __repr__(self) -> str:
         state = "up" if self.connected else "down"  # down too until Redis first answers
         return f"<RedisBroker {self.key} {state} backlog={len(self._backlog)}>"
-
-    @property
-    def connected(self) -> bool:
-        """Whether the last exchange with Redis succeeded (False before the first)."""
-        return self._down_since is None and self._answered
-
-    @property
-    def backlog(self) -> int:
-        """Messages published here and not yet in the stream."""
-        return len(self._backlog)
 
     async def flush(self) -> None:
         """Wait until every message published so far is in the stream."""
@@ -254,9 +158,8 @@ class RedisBroker(Broker):
             self._origin = self.origin.encode()
             self._seq = 0
             self._backlog.clear()
-            self._recent.clear()
-            self._epoch, self._replay_due, self._reread = None, False, False
-            self._acked, self._reports, self._gone = None, {}, []
+            self._log.clear()
+            self._epoch, self._replay_due, self._reread, self._gone = None, False, False, []
         # A client (and connection pool) per loop: the reader's blocking XREAD never delays an XADD.
         # An XREAD is answered within its block, so the reader waits little longer; the writer's
         # pipelines (up to BATCH entries of any size) get more time.
@@ -282,15 +185,6 @@ class RedisBroker(Broker):
                 task.get_name(),
                 exc_info=task.exception(),
             )
-
-    def _new_client(self, answer_timeout: float) -> Redis:
-        # No retries inside redis-py: a failure must reach the loops, which note the outage.
-        return Redis.from_url(
-            self.url,
-            retry=Retry(NoBackoff(), 0),
-            socket_connect_timeout=5.0,
-            socket_timeout=answer_timeout,
-        )
 
     async def _stop(self) -> None:
         await self._flush_while_up(FLUSH_TIMEOUT)
@@ -349,66 +243,18 @@ class RedisBroker(Broker):
         if self._wake is not None:
             self._wake.set()
 
-    # -- the connection state ----------------------------------------------------
-
-    def _lost(self, exc: BaseException) -> None:
-        if self._down_since is not None:
-            return
-        self._down_since = asyncio.get_running_loop().time()
-        if self._flushed is not None:
-            self._flushed.set()  # a stop waiting for the backlog to be sent waits no more
-        self._count("broker_outages")
-        if isinstance(exc, ResponseError):
-            # Not a network matter: retrying alone will not help, someone must act.
-            logger.error(
-                "Redis at %s refuses the broker's commands (%s): are the keys %s and %s used by "
-                "something else? Delete them or choose another cluster name. Delivering in this "
-                "process only and keeping up to %d messages for the cluster; retrying",
-                self._shown_url, exc, self.key, self._epoch_key, self.max_backlog,
-            )
-            return
-        logger.warning(
-            "Redis at %s unreachable (%s): delivering in this process only and keeping up to %d "
-            "messages for the cluster; retrying",
-            self._shown_url,
-            exc or type(exc).__name__,
-            self.max_backlog,
-        )
-
-    def _back(self) -> None:
-        self._answered = True
-        if self._down_since is None:
-            return
-        down = asyncio.get_running_loop().time() - self._down_since
-        self._down_since = None
-        logger.info(
-            "Redis at %s answers again after %.1f s; %d message(s) to send",
-            self._shown_url,
-            down,
-            self.backlog,
-        )
-
-    async def _retry(self, delay: float) -> float:
-        """Sleep ``delay`` (with jitter, cut short by a stop) and return the next, longer one."""
-        assert self._wake is not None
-        pause = delay * random.uniform(0.5, 1.0)
-        end = asyncio.get_running_loop().time() + pause
-        while self._running and asyncio.get_running_loop().time() < end:
-            await asyncio.sleep(min(0.05, pause))
-        return min(delay * 2, BACKOFF[1])
-
     # -- adding to the stream ------------------------------------------------------
 
     async def _write_loop(self, client: Redis) -> None:
         assert self._wake is not None and self._flushed is not None
         delay = BACKOFF[0]
-        add = client.register_script(_ADD_SCRIPT)  # EVALSHA; loaded again into a restarted Redis
+        add = client.register_script(ADD_SCRIPT)  # EVALSHA; loaded again into a restarted Redis
         # Connected before the first publish: a process busy delivering its own publishes may
         # spare one round trip per batch, not the several of a connection's handshake and check
         # (a large room's first messages then reached no other process for 30 s).
         try:
             await self._fetch_epoch(client)
-        except _DOWN as exc:
+        except DOWN as exc:
             self._lost(exc)  # retried below once there is something to add
         else:
             self._back()
@@ -424,7 +270,7 @@ class RedisBroker(Broker):
                 if self._epoch is None:
                     await self._fetch_epoch(client)
                 added = await self._add(client, add)
-            except _DOWN as exc:
+            except DOWN as exc:
                 self._lost(exc)
                 delay = await self._retry(delay)
                 continue
@@ -433,37 +279,13 @@ class RedisBroker(Broker):
             if added is None:
                 continue  # a new dataset: replay first
             sent, last_id = added
-            for _ in range(sent):
-                seq, message = self._backlog.popleft()
-                self._recent.append((seq, message, last_id))
-            self._trim_recent()
+            self._log.added((self._backlog.popleft() for _ in range(sent)), last_id)
             self._count("broker_published", sent)
-
-    async def _fetch_epoch(self, client: Redis) -> None:
-        """Learn the dataset's token (setting one if Redis has none): see :meth:`_dataset`."""
-        token = await client.eval(_EPOCH_SCRIPT, 1, self._epoch_key, uuid.uuid4().hex)
-        self._dataset(token)
-
-    def _dataset(self, token: bytes) -> None:
-        """Note the dataset's token: a new one (Redis lost its data) calls for a replay and a reread."""
-        known, self._epoch = self._epoch, token
-        if known is None or token == known:
-            return
-        logger.info(
-            "%r: Redis was restarted without its data (or emptied); adding the last %d entries again",
-            self,
-            len(self._recent),
-        )
-        self._replay_due = self._reread = True
-        if self._wake is not None:
-            self._wake.set()
 
     def _replay(self) -> None:
         # Only here, between two adds: _add pops what it sent from the backlog's front.
         self._replay_due = False
-        self._backlog.extendleft((seq, message) for seq, message, _ in reversed(self._recent))
-        self._recent.clear()
-        self._acked, self._reports = None, {}
+        self._backlog.extendleft(reversed(self._log.take()))
 
     async def _add(self, client: Redis, script: AsyncScript) -> tuple[int, tuple[int, int]] | None:
         """Add the oldest backlog entries in one round trip: how many and the last one's id
@@ -480,24 +302,12 @@ class RedisBroker(Broker):
             args += fields
         result = await script(keys=[self.key, self._epoch_key], args=args)
         if isinstance(result, list):
-            return len(batch), _id_key(result[1])
+            return len(batch), id_key(result[1])
         if result is None:  # no token at all: set one
             await self._fetch_epoch(client)
         else:
             self._dataset(result)
         return None
-
-    def _trim_recent(self) -> None:
-        """Forget the added entries no replay needs: read by every reader, beyond the last ``replay``."""
-        recent, acked = self._recent, self._acked
-        if self._replay_due:
-            acked = None  # the reports are of the new dataset: all of these go in again first
-        while len(recent) > self.replay and acked is not None and recent[0][2] <= acked:
-            recent.popleft()
-        if len(recent) > self.max_backlog:
-            # A reader this far behind would lose these if Redis lost its data now.
-            for _ in range(len(recent) - self.max_backlog):
-                recent.popleft()
 
     # -- reading the stream ----------------------------------------------------------
 
@@ -506,7 +316,7 @@ class RedisBroker(Broker):
         while self._running:
             try:
                 reply = await self._read(client)
-            except _DOWN as exc:
+            except DOWN as exc:
                 self._lost(exc)
                 delay = await self._retry(delay)
                 continue
@@ -541,7 +351,7 @@ class RedisBroker(Broker):
             # make the publisher forget what the readers of the lost one had not read.
             return None
         if report:
-            self._read_reports(results[-3], report)
+            self._gone += self._log.read_reports(results[-3], self._origin, report)
         return reply
 
     def _report(self, pipe: Any) -> float:
@@ -562,24 +372,6 @@ class RedisBroker(Broker):
         pipe.hset(self._read_key, self._origin, b"%d %s" % (self._reports_sent, self._last_id))
         pipe.hgetall(self._read_key)
         return now
-
-    def _read_reports(self, reports: dict[bytes, bytes], now: float) -> None:
-        """The last id that every other running reader has read; forget the readers long gone."""
-        seen, fresh = self._reports, []
-        for reader, value in reports.items():
-            if reader == self._origin:
-                continue
-            known = seen.get(reader)
-            if known is None or known[0] != value:
-                seen[reader] = known = (value, now)
-            if now - known[1] < STALE_AFTER:
-                fresh.append(_id_key(value.partition(b" ")[2]))
-            elif now - known[1] > FORGET_AFTER:
-                self._gone.append(reader)
-        for reader in [r for r in seen if r not in reports]:
-            del seen[reader]
-        self._acked = min(fresh) if fresh else (1 << 62, 0)
-        self._trim_recent()
 
     async def _deliver_entries(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         loop = asyncio.get_running_loop()
