@@ -264,6 +264,16 @@ async def test_select_protocol_no_agreement_fails_the_client(make_server, url_fo
     await asyncio.wait_for(server_conn.wait_closed(), 5)
 
 
+@pytest.mark.parametrize("answer", [False, 0, 1, b"a"])
+async def test_select_protocol_answer_not_a_str_refuses_with_500(make_server, url_for, answer, caplog):
+    # As in the threaded server: a falsy non-str (False, 0) is a bug, not "no subprotocol".
+    server = await make_server(select_protocol=lambda c, p: answer)
+    with pytest.raises(wsevents.HandshakeError) as info:
+        await asyncio.wait_for(wsevents.connect(url_for(server), protocols=["a"]), 5)
+    assert info.value.status == 500
+    assert f"select_protocol returned {answer!r}, not a str or None" in caplog.text
+
+
 async def test_valid_protocols_no_overlap_fails_the_client(make_server, url_for):
     error, server_conn = await _negotiate(make_server, url_for, ["a"], valid_protocols=["b"])
     assert isinstance(error, wsevents.HandshakeError)

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wsevents.errors import HandshakeError, InvalidMessage, InvalidStatus, InvalidUpgrade, NegotiationError
+from wsevents.options import ClientOptions, ServerOptions, merge_options
 from wsevents.protocol.deflate import DeflateConfig, client_offer
 from wsevents.protocol.handshake import (
     accept_key,
@@ -441,3 +442,49 @@ def test_client_eof_before_the_answer_fails() -> None:
 
 def test_client_hands_on_the_handshake_timeout() -> None:
     assert client(timeout=3.0).timeout == 3.0
+
+
+# -- from the I/O layers' options ---------------------------------------------------
+
+
+def test_server_from_options() -> None:
+    options = merge_options(
+        ServerOptions,
+        None,
+        {"max_header_size": 300, "origins": ["https://a.example"], "http_handler": lambda r: None,
+         "handshake_timeout": 4, "compression": False},
+    )
+    handshake = ServerHandshake.from_options(options)
+    assert handshake.timeout == 4
+    handshake.receive_data(plain())
+    assert handshake.state is HandshakeState.HTTP
+    refused = ServerHandshake.from_options(options)
+    refused.receive_data(request("Origin: https://b.example", "Sec-WebSocket-Extensions: permessage-deflate"))
+    assert not refused.admit(False)
+    assert refused.status == 403
+    oversize = ServerHandshake.from_options(options)
+    oversize.receive_data(request("X-Pad: " + "a" * 300))
+    assert oversize.status == 431
+
+
+@pytest.mark.parametrize("cross_origin", [False, True])
+def test_client_from_options(cross_origin: bool) -> None:
+    options = merge_options(
+        ClientOptions,
+        None,
+        {"protocols": ["a"], "extra_headers": {"Cookie": "c=1", "X-A": "1"}, "max_redirects": 0,
+         "handshake_timeout": 6},
+    )
+    handshake = ClientHandshake.from_options(URL, options, cross_origin=cross_origin, key=KEY)
+    assert handshake.timeout == 6
+    assert handshake.key == KEY
+    seen = server(handshake.data_to_send(), deflate=DeflateConfig())
+    assert seen.request is not None
+    headers = seen.request.headers
+    assert seen.offered == ["a"]
+    assert headers["x-a"] == "1"
+    assert "sec-websocket-extensions" in headers
+    # Credentials stay behind when a redirect left the first origin.
+    assert ("cookie" in headers) is not cross_origin
+    handshake.receive_data(answer("Location: ws://other.example/", status="302 Found"))
+    assert handshake.state is HandshakeState.FAILED  # max_redirects=0: a redirect is not followed
