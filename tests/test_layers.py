@@ -34,6 +34,7 @@ LAYERS = {
     "wsevents.demo": 3,  # an application of the public API: it never imports the CLI
     "wsevents.demo.__main__": 4,  # `python -m wsevents.demo`, the same as `wsevents serve`
     "wsevents.cli": 4,
+    "wsevents.commands": 4,  # what each command of the CLI does, below its argument parsing
     "wsevents.__main__": 4,
 }
 
