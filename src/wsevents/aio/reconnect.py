@@ -1,9 +1,10 @@
 """The reconnecting client: ``connect(url, reconnect=True)``.
 
-Two parts. :class:`Backoff` and :class:`ReconnectPolicy` decide *when* to try
-again and *whether* to stop; they do no I/O and read no clock (times are
-passed in), so they are tested with a seeded RNG and made-up times.
-:class:`ReconnectingConnection` is the thin asyncio part: it opens one
+Three parts. :class:`Backoff` and :class:`ReconnectPolicy` decide *when* to try
+again and *whether* to stop (``reconnect_policy.py``: no I/O, no clock).
+:class:`~wsevents.aio.reconnect_queue.PendingSends` keeps the messages sent
+while disconnected (``reconnect_queue.py``). :class:`ReconnectingConnection`
+is the thin asyncio part: it opens one
 :class:`~wsevents.aio.client.ClientConnection` after another, re-emits their
 events to its own listeners, queues sends while disconnected (if asked) and
 waits between attempts on a loop timer.
@@ -20,11 +21,8 @@ refused or timed-out TCP connect) is retried after the next backoff delay.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import math
 import random
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Generator
 from types import TracebackType
 from typing import Any
@@ -32,14 +30,16 @@ from typing import Any
 from .._connection import _SendByKind
 from .._types import BytesLike, Failed, SendCallback
 from ..emitter import EventEmitter
-from ..errors import OK_CLOSE_CODES, ConnectionClosed, HandshakeError, InvalidState, WebSocketError
+from ..errors import OK_CLOSE_CODES, ConnectionClosed, InvalidState, WebSocketError
 from ..options import ClientOptions
 from ..protocol.closecodes import CloseCode
 from ..protocol.core import ReadyState
 from ..protocol.url import WebSocketURL, parse_url
 from . import runner
 from .client import ClientConnection, open_connection
-from .connection import Connection, _DrainWaiter, close_args
+from .connection import Connection, close_args
+from .reconnect_policy import RETRY_STATUSES, STABLE_AFTER, Backoff, ReconnectPolicy, is_fatal
+from .reconnect_queue import PendingSends
 from .streams import OutStream
 
 __all__ = [
@@ -52,106 +52,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("wsevents")
-
-#: HTTP 4xx statuses of a refused handshake that are worth retrying (timeout, too many requests).
-RETRY_STATUSES = frozenset({408, 429})
-#: Seconds a connection must stay open for the backoff to start again from the first delay.
-STABLE_AFTER = 5.0
-
-# -- the policy (no I/O) ----------------------------------------------------------
-
-
-class Backoff:
-    """Exponential backoff with jitter, bounded by ``[initial, maximum]``.
-
-    Attempt ``n`` (from 0) waits a delay drawn uniformly from ``[c / factor, c]``
-    where ``c = min(maximum, initial * factor ** (n + 1))``, and never less than
-    ``initial``: the first wait is between ``initial`` and ``factor * initial``,
-    the range doubles (with ``factor=2``) at each failure, up to ``maximum``.
-    The jitter spreads the clients that a server restart dropped all at once.
-    """
-
-    def __init__(
-        self, initial: float, maximum: float, *, factor: float = 2.0, rng: random.Random | None = None
-    ) -> None:
-        if not 0 < initial <= maximum:
-            raise ValueError(f"backoff delays must satisfy 0 < initial <= maximum, not {initial}, {maximum}")
-        if factor < 1:
-            raise ValueError(f"backoff factor must be >= 1, not {factor}")
-        self.initial = initial
-        self.maximum = maximum
-        self.factor = factor
-        #: Delays handed out since the last reset.
-        self.attempts = 0
-        self._rng = rng or random.Random()
-
-    def ceiling(self, attempt: int) -> float:
-        """The largest delay attempt ``attempt`` (from 0) may wait."""
-        try:
-            value = self.initial * self.factor ** (attempt + 1)
-        except OverflowError:
-            value = math.inf
-        return min(self.maximum, value)
-
-    def next_delay(self) -> float:
-        """The delay before the next attempt (and count that attempt)."""
-        high = self.ceiling(self.attempts)
-        low = max(self.initial, high / self.factor)
-        self.attempts += 1
-        # Clamped: uniform() may round a hair past its bounds.
-        return min(high, max(low, self._rng.uniform(low, high)))
-
-    def reset(self) -> None:
-        """Start again from the first delay."""
-        self.attempts = 0
-
-
-def is_fatal(error: BaseException | None) -> bool:
-    """Whether a failed connection attempt means "do not come back": an HTTP 4xx other than 408/429."""
-    if not isinstance(error, HandshakeError) or error.status is None:
-        return False
-    return 400 <= error.status < 500 and error.status not in RETRY_STATUSES
-
-
-class ReconnectPolicy:
-    """When to try again, and when to stop; fed events and times, it does no I/O.
-
-    The backoff starts again from its first delay when a connection ends
-    after staying open ``stable_after`` seconds or more (a connection that
-    opens and is dropped at once keeps the delays growing).
-    """
-
-    def __init__(
-        self, backoff: Backoff, stop_codes: frozenset[int], *, stable_after: float = STABLE_AFTER
-    ) -> None:
-        self.backoff = backoff
-        self.stop_codes = stop_codes
-        self.stable_after = stable_after
-        self._opened_at: float | None = None
-
-    def opened(self, now: float) -> None:
-        """A connection opened at time ``now`` (seconds, any monotonic clock)."""
-        self._opened_at = now
-
-    def after_close(self, now: float, code: int, *, by_peer: bool) -> float | None:
-        """An open connection ended at ``now`` with ``code``: the delay before trying again, or None to stop.
-
-        ``by_peer``: the server started the closing handshake (only its codes
-        can mean "do not come back"; ours are failures of this side).
-        """
-        opened_at, self._opened_at = self._opened_at, None
-        if by_peer and code in self.stop_codes:
-            return None
-        if opened_at is not None and now - opened_at >= self.stable_after:
-            self.backoff.reset()
-        return self.backoff.next_delay()
-
-    def after_failure(self, error: BaseException | None) -> float | None:
-        """A connection attempt failed with ``error``: the delay before trying again, or None to stop."""
-        if is_fatal(error):
-            return None
-        return self.backoff.next_delay()
-
 
 # -- the asyncio part ---------------------------------------------------------------
 
@@ -246,7 +146,7 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
             frozenset(options.reconnect_stop_codes),
         )
         self._timer: asyncio.TimerHandle | None = None
-        self._queue: deque[tuple[str | bytes, asyncio.Future[None], SendCallback | None]] = deque()
+        self._pending = PendingSends(loop)
         self._user_closed = False
         self._ever_opened = False
         self._awaited = False
@@ -300,16 +200,9 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
         if self._user_closed:
             return
         self.ready_state = ReadyState.OPEN
-        self._flush(leg)
+        self._pending.flush(leg)  # what was queued while disconnected goes out first, in order
         self._emit_safe("connect")
         self._wake()
-
-    def _flush(self, leg: _Leg) -> None:
-        """What was queued while disconnected goes out first, in order."""
-        queue = self._queue
-        while queue and leg.ready_state is ReadyState.OPEN:
-            data, future, callback = queue.popleft()
-            leg.send(data, functools.partial(self._queued_sent, future, callback))
 
     def _leg_closed(self, leg: _Leg, code: int, reason: str) -> None:
         if leg is not self.connection:
@@ -348,10 +241,7 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
         """Reconnection is over: fail what is queued, tell awaiters, let the loop go."""
         self.ready_state = ReadyState.CLOSED
         self._end_error = error
-        closed = ConnectionClosed(self.close_code or CloseCode.ABNORMAL, self.close_reason)
-        while self._queue:
-            _, future, callback = self._queue.popleft()
-            self._queued_sent(future, callback, closed)
+        self._pending.fail_all(ConnectionClosed(self.close_code or CloseCode.ABNORMAL, self.close_reason))
         if not self._closed.done():
             self._closed.set_result(None)
         runner.release(self._loop, self)
@@ -360,21 +250,6 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
                 self._emit_safe("error", error)
             elif not self._awaited:
                 logger.warning("%s: reconnection stopped: %s", self._url_text, error)
-
-    def _queued_sent(
-        self, future: asyncio.Future[None], callback: SendCallback | None, error: BaseException | None
-    ) -> None:
-        if not future.done():
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(error)
-                future.exception()  # mark retrieved: fire-and-forget senders never look
-        if callback is not None:
-            try:
-                callback(error)
-            except Exception:
-                logger.exception("exception in a send callback")
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -424,11 +299,9 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
         if leg is not None:
             return leg.send(data, callback)
         ended = self._user_closed or self.ready_state is ReadyState.CLOSED
-        if ended or len(self._queue) >= self._options.reconnect_queue:
+        if ended or len(self._pending) >= self._options.reconnect_queue:
             return self._misuse(self._disconnected(), callback)
-        future: asyncio.Future[None] = self._loop.create_future()
-        self._queue.append((data, future, callback))
-        return _DrainWaiter(future)
+        return self._pending.put(data, callback)
 
     def send_text(self, text: str, callback: SendCallback | None = None) -> Awaitable[None]:
         """Send ``text`` as one text frame on the current connection, or queue it (see the class)."""
