@@ -133,6 +133,23 @@ HttpHandler = Callable[[Any], Any]
 VerifyClient = Callable[[Any], Any]
 
 
+def _check_callable(name: str, hook: object) -> None:
+    """A hook option is None or callable."""
+    if hook is not None and not callable(hook):
+        raise TypeError(f"{name} must be callable")
+
+
+def _origin_list(origins: Iterable[str | None]) -> list[str | None]:
+    """``origins`` as a list of str (None: requests without ``Origin``)."""
+    if isinstance(origins, str):
+        raise TypeError("origins must be a list (of str, or None for requests without Origin)")
+    listed = list(origins)
+    for origin in listed:
+        if origin is not None and not isinstance(origin, str):
+            raise TypeError(f"origins must hold str (or None), not {type(origin).__name__}")
+    return listed
+
+
 @dataclass
 class ServerOptions(_Common):
     """Options of :func:`wsevents.create_server`."""
@@ -154,33 +171,28 @@ class ServerOptions(_Common):
         self._check_common()
         if not isinstance(self.cluster, str) or not self.cluster:
             raise ValueError(f"cluster must be a non-empty str, not {self.cluster!r}")
-        if not isinstance(self.secure, bool):
-            raise TypeError(f"secure must be True or False, not {self.secure!r}")
-        self.certfile = _path("certfile", self.certfile)
-        self.keyfile = _path("keyfile", self.keyfile)
-        if self.keyfile is not None and self.certfile is None:
-            raise ValueError("keyfile without certfile: give the certificate chain too")
-        if self.verify_client is not None and not callable(self.verify_client):
-            raise TypeError("verify_client must be callable")
+        self._check_tls_files()
+        _check_callable("verify_client", self.verify_client)
         if self.origins is not None:
-            if isinstance(self.origins, str):
-                raise TypeError("origins must be a list (of str, or None for requests without Origin)")
-            self.origins = list(self.origins)
-            for origin in self.origins:
-                if origin is not None and not isinstance(origin, str):
-                    raise TypeError(f"origins must hold str (or None), not {type(origin).__name__}")
+            self.origins = _origin_list(self.origins)
         if self.max_connections is not None:
             _positive_int("max_connections", self.max_connections)
-        if self.http_handler is not None and not callable(self.http_handler):
-            raise TypeError("http_handler must be callable")
+        _check_callable("http_handler", self.http_handler)
         if self.ssl is not None and not isinstance(self.ssl, _ssl.SSLContext):
             raise TypeError("ssl must be an ssl.SSLContext")
         if self.secure and self.ssl is None and not self.certfile:
             raise ValueError("secure=True needs certfile (and keyfile) or ssl=SSLContext")
         if self.valid_protocols is not None:
             self.valid_protocols = _protocol_list("valid_protocols", self.valid_protocols)
-        if self.select_protocol is not None and not callable(self.select_protocol):
-            raise TypeError("select_protocol must be callable")
+        _check_callable("select_protocol", self.select_protocol)
+
+    def _check_tls_files(self) -> None:
+        if not isinstance(self.secure, bool):
+            raise TypeError(f"secure must be True or False, not {self.secure!r}")
+        self.certfile = _path("certfile", self.certfile)
+        self.keyfile = _path("keyfile", self.keyfile)
+        if self.keyfile is not None and self.certfile is None:
+            raise ValueError("keyfile without certfile: give the certificate chain too")
 
     def ssl_context(self) -> _ssl.SSLContext | None:
         """The TLS context to serve with, or None for plain ``ws://``."""

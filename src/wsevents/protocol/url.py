@@ -63,26 +63,14 @@ def parse_url(url: str) -> WebSocketURL:
         raise InvalidURI(f"invalid WebSocket URL {url!r}: scheme must be ws or wss, not {given!r}")
     if not parts.hostname:
         raise InvalidURI(f"invalid WebSocket URL {url!r}: no host")
-    if parts.fragment or url.endswith("#"):
-        raise InvalidURI(f"invalid WebSocket URL {url!r}: fragments are not allowed")
+    _check_no_fragment(url, parts.fragment)
     secure = scheme == "wss"
     if port is None:
         port = 443 if secure else 80
     elif port == 0:
         raise InvalidURI(f"invalid WebSocket URL {url!r}: port 0")
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    if any(c in path for c in " \r\n"):
-        raise InvalidURI(f"invalid WebSocket URL {url!r}: whitespace in the path")
-    # Only ASCII goes into the request line and the Host header.
-    path = quote(path, safe=_PRINTABLE_ASCII)
-    host = parts.hostname
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise InvalidURI(f"invalid WebSocket URL {url!r}: bad host name {host!r} ({exc})") from None
+    path = _request_path(url, parts.path or "/", parts.query)
+    host = _ascii_host(url, parts.hostname)
     user_info = None
     if parts.username is not None:
         user_info = (unquote(parts.username), unquote(parts.password or ""))
@@ -90,6 +78,30 @@ def parse_url(url: str) -> WebSocketURL:
 
 
 _PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
+
+
+def _check_no_fragment(url: str, fragment: str) -> None:
+    if fragment or url.endswith("#"):
+        raise InvalidURI(f"invalid WebSocket URL {url!r}: fragments are not allowed")
+
+
+def _request_path(url: str, path: str, query: str) -> str:
+    """The path and query of the request line, checked; only ASCII goes into it (the rest percent-encoded)."""
+    if query:
+        path += "?" + query
+    if any(c in path for c in " \r\n"):
+        raise InvalidURI(f"invalid WebSocket URL {url!r}: whitespace in the path")
+    return quote(path, safe=_PRINTABLE_ASCII)
+
+
+def _ascii_host(url: str, host: str) -> str:
+    """``host`` in its IDNA form when it is not ASCII (only ASCII goes into the Host header)."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise InvalidURI(f"invalid WebSocket URL {url!r}: bad host name {host!r} ({exc})") from None
 
 
 def _parse_unix_url(url: str) -> WebSocketURL:
@@ -100,21 +112,16 @@ def _parse_unix_url(url: str) -> WebSocketURL:
             f"invalid WebSocket URL {url!r}: a {parts.scheme}:// URL takes no host "
             f"(write {parts.scheme}:///path/to.sock:/resource)"
         )
-    if parts.fragment or url.endswith("#"):
-        raise InvalidURI(f"invalid WebSocket URL {url!r}: fragments are not allowed")
+    _check_no_fragment(url, parts.fragment)
     sock_path, _, path = parts.path.partition(":")
     if not sock_path:
         raise InvalidURI(f"invalid WebSocket URL {url!r}: no socket path")
     path = path or "/"
     if not path.startswith("/"):
         raise InvalidURI(f"invalid WebSocket URL {url!r}: the request path after ':' must start with '/'")
-    if parts.query:
-        path += "?" + parts.query
-    if any(c in path for c in " \r\n"):
-        raise InvalidURI(f"invalid WebSocket URL {url!r}: whitespace in the path")
+    path = _request_path(url, path, parts.query)
     secure = parts.scheme.lower() == "wss+unix"
     # Host "localhost" as the ws package sends: the socket path means nothing to a server's routing.
-    path = quote(path, safe=_PRINTABLE_ASCII)
     return WebSocketURL(secure, "localhost", 443 if secure else 80, path, None, unquote(sock_path))
 
 
