@@ -19,7 +19,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 __all__ = ["binding", "binds_settled", "get_loop", "hold", "release", "report", "run", "shutdown"]
@@ -175,58 +175,74 @@ def run(main: Coroutine[Any, Any, Any] | None = None) -> Any:
             nor awaited it (``run`` stops there, as Node exits on an
             unhandled ``"error"``).
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        if main is not None:
-            main.close()
-        raise RuntimeError("wsevents.run() cannot be called from a running event loop")
+    _refuse_nested(main)
     global _default_ran
     loop = get_loop()
     if loop is _default_loop:
         _default_ran = True
     asyncio.set_event_loop(loop)
-    main_task: asyncio.Task[Any] | None = None
-    interrupted = False
-
-    def on_signal(signame: str) -> None:
-        nonlocal interrupted
-        logger.info("%s: closing servers and connections", signame)
-        interrupted = True
-        if main_task is not None and not main_task.done():
-            main_task.cancel()
-        shutdown(loop)
-
-    installed: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, on_signal, sig.name)
-            installed.append(sig)
-
-    async def work() -> Any:
-        nonlocal main_task
-        result = None
-        if main is not None:
-            main_task = asyncio.ensure_future(main)
-            try:
-                result = await main_task
-            except asyncio.CancelledError:
-                if not interrupted:
-                    raise
-        await _until_idle()
-        return result
-
+    session = _Session(loop, main)
+    installed = _add_signal_handlers(loop, session.on_signal)
     # Set before the loop runs: tasks scheduled earlier (a listen() before run()) run first.
     failure: asyncio.Future[None] = loop.create_future()
     _failures[loop] = failure
     try:
-        return loop.run_until_complete(_first_of(asyncio.ensure_future(work(), loop=loop), failure))
+        return loop.run_until_complete(_first_of(asyncio.ensure_future(session.work(), loop=loop), failure))
     finally:
         _failures.pop(loop, None)
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+def _refuse_nested(main: Coroutine[Any, Any, Any] | None) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    if main is not None:
+        main.close()  # never awaited: close it, or Python warns about it too
+    raise RuntimeError("wsevents.run() cannot be called from a running event loop")
+
+
+def _add_signal_handlers(
+    loop: asyncio.AbstractEventLoop, handler: Callable[[str], None]
+) -> list[signal.Signals]:
+    """Call ``handler(name)`` on SIGINT and SIGTERM, where the loop can; the signals it could."""
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, handler, sig.name)
+            installed.append(sig)
+    return installed
+
+
+class _Session:
+    """One ``run()``: its ``main`` coroutine, then the wait until idle; a signal ends both."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, Any] | None) -> None:
+        self.loop = loop
+        self.main = main
+        self.main_task: asyncio.Task[Any] | None = None
+        self.interrupted = False
+
+    def on_signal(self, signame: str) -> None:
+        logger.info("%s: closing servers and connections", signame)
+        self.interrupted = True
+        if self.main_task is not None and not self.main_task.done():
+            self.main_task.cancel()
+        shutdown(self.loop)
+
+    async def work(self) -> Any:
+        result = None
+        if self.main is not None:
+            self.main_task = asyncio.ensure_future(self.main)
+            try:
+                result = await self.main_task
+            except asyncio.CancelledError:
+                if not self.interrupted:
+                    raise
+        await _until_idle()
+        return result
 
 
 async def _first_of(work: asyncio.Future[Any], failure: asyncio.Future[None]) -> Any:
