@@ -48,15 +48,14 @@ from .handshake import (
     build_error_response,
     build_request,
     check_request,
-    check_request_start,
     check_response,
-    find_head_end,
     generate_key,
     is_upgrade,
     parse_protocols,
     parse_request,
     parse_response,
 )
+from .head import HeadBuffer
 from .hooks import error_response, refusal, response_parts, strip_body
 from .proxy import REDIRECT_STATUSES, strip_credentials
 from .url import WebSocketURL, client_headers
@@ -124,37 +123,6 @@ class ClientSettings(_Settings, Protocol):
     def header_items(self) -> list[tuple[str, str]]: ...
 
 
-class _Head:
-    """Collects one HTTP head in a buffer bounded by ``max_size`` bytes."""
-
-    __slots__ = ("buffer", "max_size", "leftover")
-
-    def __init__(self, max_size: int) -> None:
-        self.buffer = bytearray()
-        self.max_size = max_size
-        #: The bytes that followed the head (the first frames).
-        self.leftover = b""
-
-    def feed(self, data: bytes, response: bool) -> bytes | None:
-        """The whole head once it arrived, else None.
-
-        Raises:
-            HandshakeError: from :func:`~.handshake.find_head_end` and, on a
-                request, :func:`~.handshake.check_request_start`.
-        """
-        buf = self.buffer
-        buf += data
-        end = find_head_end(buf, self.max_size, response)
-        if end < 0:
-            if not response:
-                check_request_start(buf)
-            return None
-        head = bytes(buf[:end])
-        self.leftover = bytes(buf[end:])
-        buf.clear()
-        return head
-
-
 class ServerHandshake:
     """The server side of one opening handshake (RFC 6455 section 4.2), without I/O.
 
@@ -183,7 +151,7 @@ class ServerHandshake:
         http: bool = False,
         timeout: float | None = None,
     ) -> None:
-        self._head = _Head(max_header_size)
+        self._head = HeadBuffer(max_header_size)
         self._max_headers = max_headers
         self._deflate_config = deflate
         self._origins = origins
@@ -368,7 +336,7 @@ class ClientHandshake:
         timeout: float | None = None,
         key: str | None = None,
     ) -> None:
-        self._head = _Head(max_header_size)
+        self._head = HeadBuffer(max_header_size)
         self._max_headers = max_headers
         self._deflate_config = deflate
         self._redirects = redirects
