@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,61 @@ async def test_chat() -> None:
             await recv(ann)
         assert closed.value.code == 1001
         assert await asyncio.wait_for(proc.wait(), 10) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+# The sample runs in a fresh interpreter where a bare ``wsevents`` package is registered first, so
+# that only what the sample imports gets imported (the package's __init__ re-exports the asyncio
+# API); on its way out it says which asyncio modules were loaded.
+SANS_IO_RUNNER = textwrap.dedent(
+    """
+    import runpy, sys, types
+    package = types.ModuleType("wsevents")
+    package.__path__ = [{src!r}]
+    sys.modules["wsevents"] = package
+    sys.argv = [{sample!r}, "0"]
+    try:
+        runpy.run_path({sample!r}, run_name="__main__")
+    finally:
+        loaded = sorted(m for m in sys.modules if m == "asyncio" or m.startswith("asyncio."))
+        print("asyncio modules:", loaded, flush=True)
+    """
+)
+
+
+async def test_sans_io_echo() -> None:
+    """The blocking echo server on the protocol objects answers wsevents' client (a text message,
+    a binary one in three frames, a ping, the closing handshake; two connections in turn), stops
+    on SIGINT, and never imports asyncio."""
+    src = Path(wsevents.__file__).resolve().parent
+    program = SANS_IO_RUNNER.format(src=str(src), sample=str(SAMPLES / "sans_io_echo.py"))
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", program, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        banner = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode()
+        assert banner.startswith("sans-I/O echo server: ws://127.0.0.1:"), banner
+        url = banner.split(": ", 1)[1].strip()
+        for _ in range(2):
+            conn = await wsevents.connect(url)
+            pong: asyncio.Future[str] = asyncio.get_running_loop().create_future()  # "pong"(data: str)
+            conn.on("pong", pong.set_result)
+            await conn.send_text("héllo")
+            assert await asyncio.wait_for(conn.recv(), 5) == "héllo"
+            stream = conn.begin_binary()
+            for piece in (b"\x00" * 70_000, b"\x01\x02", b"\xff" * 3):
+                await stream.write(piece)
+            await stream.end()
+            assert await asyncio.wait_for(conn.recv(), 5) == b"\x00" * 70_000 + b"\x01\x02" + b"\xff" * 3
+            await conn.send_ping(b"probe")
+            assert await asyncio.wait_for(pong, 5) == "probe"
+            await asyncio.wait_for(conn.close(1000, "bye"), 5)
+            assert (conn.close_code, conn.close_reason) == (1000, "")  # the code echoed, not the reason
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+        assert (await proc.stdout.read()).decode().splitlines() == ["asyncio modules: []"]
     finally:
         if proc.returncode is None:
             proc.kill()
