@@ -51,8 +51,6 @@ from .reader import COUNT_FIELDS, FrameReader
 
 __all__ = ["ReadyState", "Side", "WebSocketCore", "COUNT_FIELDS"]
 
-_EMPTY = memoryview(b"")
-
 # Plain ints: codes reach users (close events, metrics labels), where an enum member
 # would print as its name on Python 3.10.
 _NO_STATUS = int(CloseCode.NO_STATUS)
@@ -146,8 +144,7 @@ class WebSocketCore(FrameReader):
     def receive_eof(self) -> None:
         """The peer closed its side of TCP: nothing more will be parsed (idempotent)."""
         self._set_state(ReadyState.CLOSED)
-        self._view = _EMPTY
-        self._pos = 0
+        self._stop_input()
 
     def _control(self, opcode: int, payload: bytes) -> Event:
         if opcode == Opcode.PING:

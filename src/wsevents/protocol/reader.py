@@ -34,6 +34,9 @@ COUNT_FIELDS = (
 
 _EMPTY = memoryview(b"")
 
+# The view of a parser that has stopped (close frame, failure, EOF): received bytes are dropped.
+_STOPPED = memoryview(b"")
+
 # A plain int: the code reaches users, where an enum member would print as its name on Python 3.10.
 _INVALID_DATA = int(CloseCode.INVALID_DATA)
 
@@ -130,11 +133,11 @@ class FrameReader:
 
         Ignored once :attr:`reading` is False.
         """
-        if not self.reading or not data:
+        view = self._view
+        if view is _STOPPED or not data:
             return
         if type(data) is not bytes:
             data = bytes(data)  # the caller may reuse its buffer
-        view = self._view
         if self._pos < len(view):
             # A partial frame (or what the I/O layer has not pulled yet) goes first.
             rest = bytearray(view[self._pos :])
@@ -367,9 +370,13 @@ class FrameReader:
         self.counts[0] += 1
         return (TEXT, text)
 
-    def _stop_parsing(self) -> None:
-        self._view = _EMPTY
+    def _stop_input(self) -> None:
+        """Parse nothing more: drop what is held and what comes."""
+        self._view = _STOPPED
         self._pos = 0
+
+    def _stop_parsing(self) -> None:
+        self._stop_input()
         self._remaining = -1
         self._limit_pending = False
         self._msg_opcode = 0
