@@ -108,6 +108,17 @@ def signature(obj: object) -> str:
     return str(sig.replace(parameters=params, return_annotation=inspect.Signature.empty))
 
 
+def public_bases(cls: type) -> list[str]:
+    """The public base classes of ``cls``, looking through its private mixins to theirs."""
+    found: list[str] = []
+    for base in cls.__bases__:
+        if base is object:
+            continue
+        names = public_bases(base) if base.__name__.startswith("_") else [base.__name__]
+        found += [name for name in names if name not in found]
+    return found
+
+
 def doc(obj: object) -> str:
     return inspect.cleandoc(inspect.getdoc(obj) or "").strip()
 
@@ -204,7 +215,7 @@ def render() -> str:
         kind = "class" if inspect.isclass(obj) else "function"
         lines += [f"## `wsevents.{name}`{signature(obj) if kind == 'function' else ''}", ""]
         if inspect.isclass(obj):
-            bases = [b.__name__ for b in obj.__bases__ if b is not object and not b.__name__.startswith("_")]
+            bases = public_bases(obj)
             if bases:
                 lines += [f"*class*, based on {', '.join(f'`{b}`' for b in bases)}", ""]
         lines += [doc(obj), ""]

@@ -491,7 +491,18 @@ def _emitted(*modules: str) -> set[str]:
 @pytest.mark.parametrize(
     ("cls", "modules"),
     [
-        (wsevents.Connection, ("aio/connection.py", "aio/client.py")),
+        (
+            wsevents.Connection,
+            (
+                "aio/connection.py",
+                "aio/transport.py",
+                "aio/receiving.py",
+                "aio/sending.py",
+                "aio/keepalive.py",
+                "aio/closing.py",
+                "aio/client.py",
+            ),
+        ),
         (wsevents.Server, ("aio/server.py",)),
     ],
 )

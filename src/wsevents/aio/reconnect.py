@@ -37,7 +37,8 @@ from ..protocol.core import ReadyState
 from ..protocol.url import WebSocketURL, parse_url
 from . import runner
 from .client import ClientConnection, open_connection
-from .connection import Connection, close_args
+from .closing import close_args
+from .connection import Connection
 from .reconnect_policy import RETRY_STATUSES, STABLE_AFTER, Backoff, ReconnectPolicy, is_fatal
 from .reconnect_queue import PendingSends
 from .streams import OutStream

@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from .._types import SendCallback
 from ..protocol.core import ReadyState
 from .client import ClientConnection
-from .connection import _DrainWaiter
+from .sending import _DrainWaiter
 
 __all__ = ["PendingSends"]
 

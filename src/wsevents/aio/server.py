@@ -21,6 +21,7 @@ from . import rooms, runner
 from .broker import Broker
 from .broker_option import make_broker
 from .connection import Connection
+from .host import ConnectionHost
 from .options import ServerOptions
 from .unix import UnixFile, bind_unix
 
@@ -244,6 +245,48 @@ class _Bind:
         return f"listen({self.port}{host})"
 
 
+class _ServerHost:
+    """A server as its connections see it: the :class:`ConnectionHost` interface.
+
+    ``conn`` is always one of this server's connections (typed ``Any``: the interface names
+    the base that the connection's mixins share, the server's sets hold ``Connection``).
+    """
+
+    __slots__ = ("server",)
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def connection_made(self, conn: Any) -> None:
+        self.server._connection_made(conn)
+
+    def connection_opened(self, conn: Any) -> None:
+        self.server._connection_opened(conn)
+
+    def connection_closed(self, conn: Any) -> None:
+        self.server._connection_closed(conn)
+
+    def close_emitted(self, conn: Any) -> None:
+        self.server._maybe_emit_close()
+
+    def count(self, what: str) -> None:
+        self.server.stats[what] += 1
+
+    def keepalive_rtt(self, seconds: float) -> None:
+        self.server.metrics.keepalive_rtt_seconds.observe(seconds)
+
+    def join_room(self, conn: Any, room: str) -> None:
+        server = self.server
+        if conn in server._live:
+            server._rooms.join(conn, room)
+
+    def leave_room(self, conn: Any, room: str) -> None:
+        self.server._rooms.leave(conn, room)
+
+    def rooms_of(self, conn: Any) -> frozenset[str]:
+        return self.server._rooms.of(conn)
+
+
 class Server(EventEmitter):
     """A WebSocket server, much like Node's ``http.Server``.
 
@@ -291,6 +334,8 @@ class Server(EventEmitter):
         self.broker: Broker | None = make_broker(options.broker, options.cluster)
         self._rooms = rooms.Rooms()
         self._broker_stop: asyncio.Task[None] | None = None
+        # What its connections may ask of it (they call nothing else on it).
+        self._host: ConnectionHost = _ServerHost(self)
 
     def _live_codecs(self) -> list[tuple[Any, Any]]:
         """The metrics' view of the connections that have not ended: ``(core, codec)``."""
@@ -627,6 +672,7 @@ class Server(EventEmitter):
             server=self,
             handshake=ServerHandshake.from_options(self.options),
             on_handshake=self._on_request,
+            host=self._host,
         )
 
     def _connection_made(self, conn: Connection) -> None:

@@ -1,0 +1,216 @@
+"""The sending side of a connection: the send calls, what they return, and flow control.
+
+Writing pauses when the transport holds unsent bytes (its high-water mark is zero);
+every send made until it drains shares one waiter, completed in send order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Generator
+from typing import Any
+
+from .._types import DONE, BytesLike, Failed, SendCallback
+from ..errors import ConnectionClosed, InvalidState, WebSocketError
+from ..protocol.closecodes import CloseCode
+from ..protocol.core import ReadyState
+from ..protocol.frames import check_control_payload
+from .conn_base import _ConnectionBase
+from .streams import OutStream
+
+__all__ = ["_DrainWaiter", "_SendSide"]
+
+logger = logging.getLogger("wsevents")
+
+
+class _DrainWaiter:
+    """What every send returns while writing is paused: one per drain, not one per send.
+
+    All the sends made before the transport drains share one future; each
+    ``await`` gets its own shield of it, so a cancelled or timed-out awaiter
+    (``wait_for(send(...), t)``) cannot cancel the others' wait.
+    """
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: asyncio.Future[None]) -> None:
+        self.future = future
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return asyncio.shield(self.future).__await__()
+
+    def done(self) -> bool:
+        """Whether the data has been handed to the operating system (or the connection ended)."""
+        return self.future.done()
+
+    def __repr__(self) -> str:
+        return f"<DrainWaiter {self.future!r}>"
+
+
+class _SendSide(_ConnectionBase):
+    """``send_text``, ``send_binary``, ``send_ping``, ``begin_binary`` and the drain waiters."""
+
+    def _init_sending(self) -> None:
+        self._write_paused = False
+        self._drain_waiter = None
+        self._drain_callbacks = []
+
+    def _release_senders(self, error: ConnectionClosed | None) -> None:
+        """Complete every send made while writing was paused (in send order), with ``error`` or success."""
+        self._write_paused = False
+        waiter, self._drain_waiter = self._drain_waiter, None
+        callbacks, self._drain_callbacks = self._drain_callbacks, []
+        if waiter is not None and not waiter.future.done():
+            if error is None:
+                waiter.future.set_result(None)
+            else:
+                waiter.future.set_exception(error)
+                waiter.future.exception()  # mark retrieved: fire-and-forget senders never look
+        for callback in callbacks:
+            self._call_safe(callback, error)
+
+    def _misuse(self, error: WebSocketError, callback: SendCallback | None) -> Awaitable[None]:
+        if callback is not None:
+            callback(error)
+            return Failed(error)
+        if self.listener_count("error"):
+            self._emit_safe("error", error)
+            return Failed(error)
+        raise error
+
+    def _check_open(self) -> WebSocketError | None:
+        if self._write_paused and self.ready_state is ReadyState.OPEN:
+            # Sending more while over max_write_buffer: backpressure was ignored.
+            transport = self._transport
+            if transport is not None and transport.get_write_buffer_size() > self._options.max_write_buffer:
+                self._write_overflow()
+        if self.ready_state is ReadyState.CONNECTING:
+            return InvalidState(
+                "cannot send: the connection is not open yet (CONNECTING); "
+                "await connect() first, or send from a 'connect' listener"
+            )
+        if self.ready_state is not ReadyState.OPEN:
+            return InvalidState(f"cannot send: the connection is {self.ready_state.name}")
+        return None
+
+    def _sent(self, callback: SendCallback | None) -> Awaitable[None]:
+        if not self._write_paused:
+            if callback is not None:
+                callback(None)
+            return DONE
+        # Bounded memory: every send until the next drain shares one waiter.
+        if callback is not None:
+            self._drain_callbacks.append(callback)
+        waiter = self._drain_waiter
+        if waiter is None:
+            waiter = self._drain_waiter = _DrainWaiter(self._loop.create_future())
+        return waiter
+
+    def send_text(self, text: str, callback: SendCallback | None = None) -> Awaitable[None]:
+        """Send ``text`` as one text frame.
+
+        Not allowed while a binary stream (:meth:`begin_binary`) is being sent.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"send_text takes a str, not {type(text).__name__}")
+        error = self._check_open()
+        if error is None and self.out_stream is not None:
+            error = InvalidState("cannot send text while a binary stream is being sent")
+        if error is not None:
+            return self._misuse(error, callback)
+        core = self._core
+        assert core is not None
+        core.send_text(text)
+        core.write_to(self._write)
+        if self._debug:
+            logger.debug("%r sent text message of %d characters", self, len(text))
+        return self._sent(callback)
+
+    def send_binary(self, data: BytesLike, callback: SendCallback | None = None) -> Awaitable[None]:
+        """Send ``data`` (bytes-like) as one binary frame."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"send_binary takes a bytes-like object, not {type(data).__name__}")
+        error = self._check_open()
+        if error is None and self.out_stream is not None:
+            error = InvalidState("cannot send a binary message while a binary stream is being sent")
+        if error is not None:
+            return self._misuse(error, callback)
+        core = self._core
+        assert core is not None
+        # A mutable buffer could change after the call while asyncio still holds it.
+        core.send_binary(data if type(data) is bytes else bytes(data))
+        core.write_to(self._write)
+        if self._debug:
+            logger.debug("%r sent binary message of %d bytes", self, len(data))
+        return self._sent(callback)
+
+    def send_ping(self, data: str | BytesLike = "", callback: SendCallback | None = None) -> Awaitable[None]:
+        """Send a ping with ``data`` (at most 125 bytes); the answer arrives as ``"pong"``."""
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        check_control_payload(payload, "ping")
+        error = self._check_open()
+        if error is not None:
+            return self._misuse(error, callback)
+        assert self._core is not None
+        self._core.send_ping(payload)
+        self._core.write_to(self._write)
+        return self._sent(callback)
+
+    def begin_binary(self) -> OutStream:
+        """Start a binary message sent as a stream of frames; see :class:`OutStream`.
+
+        Raises:
+            InvalidState: not open, or another stream is still being sent.
+                It is always raised (there is no stream to return), never
+                emitted as ``"error"``.
+        """
+        error = self._check_open()
+        if error is None and self.out_stream is not None:
+            error = InvalidState("a binary stream is already being sent")
+        if error is not None:
+            raise error
+        stream = OutStream(self._send_stream_frame, self.binary_fragmentation, self._stream_ended)
+        self.out_stream = stream
+        return stream
+
+    def _send_prebuilt(self, frame: bytes, opcode: int = 2, size: int = 0) -> bool:
+        """Write an already serialised frame if a message may be sent now (for broadcasts).
+
+        ``opcode`` and ``size`` (the payload's length) count it in the metrics.
+        """
+        if self._check_open() is not None or self.out_stream is not None or self._core is None:
+            return False
+        self._core.send_prebuilt(frame, opcode, size)
+        self._core.write_to(self._write)
+        return True
+
+    def _send_stream_frame(self, opcode: int, payload: bytes, fin: bool) -> Awaitable[None]:
+        if self._check_open() is not None or self._core is None:
+            return Failed(ConnectionClosed(self._close_code or CloseCode.ABNORMAL.value, self._close_reason))
+        self._core.send_data_frame(opcode, payload, fin)
+        self._core.write_to(self._write)
+        return self._sent(None)
+
+    def _stream_ended(self) -> None:
+        self.out_stream = None
+
+    @staticmethod
+    def _call_safe(callback: SendCallback, error: BaseException | None) -> None:
+        try:
+            callback(error)
+        except Exception:
+            logger.exception("exception in a send callback")
+
+    def _write_overflow(self) -> None:
+        """The peer does not read while the application keeps sending: drop the connection."""
+        size = self._transport.get_write_buffer_size() if self._transport is not None else 0
+        logger.warning(
+            "%r: %d bytes wait to be sent, over max_write_buffer (%d): closing with 1008",
+            self,
+            size,
+            self._options.max_write_buffer,
+        )
+        self._host.count("write_overflows")
+        self._abandon(CloseCode.POLICY_VIOLATION.value, "write buffer overflow: the peer does not read")
+
