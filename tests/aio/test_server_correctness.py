@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import wsevents
-from wsevents.aio.server import LINGER_BYTES
+from wsevents.protocol.opening import LINGER_BYTES
 
 pytestmark = pytest.mark.timeout(30)
 
