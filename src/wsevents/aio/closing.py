@@ -173,7 +173,7 @@ class _CloseSide(_ConnectionBase):
         if self._close_emitted:
             return
         self._close_emitted = True
-        self._host.connection_closed(self)
+        self._host.connection_closed(self, self._core)
         if not self._closed.done():
             self._closed.set_result(None)
         runner.release(self._loop, self)

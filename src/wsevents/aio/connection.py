@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Generator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -220,7 +221,7 @@ class Connection(_TransportAdapter, _ReceiveSide, _SendSide, _Keepalive, _CloseS
         self._set_ready_state(ReadyState.OPEN)
         if self._options.ping_interval is not None:
             self._ka_timer = self._later(self._options.ping_interval, self._keepalive_ping)
-        self._host.connection_opened(self)
+        self._host.connection_opened(self, time.perf_counter() - self._made_at)
         self._emit_safe("connect")
         if leftover and self.ready_state is ReadyState.OPEN:
             core.receive_data(leftover)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..errors import InvalidState
 
 if TYPE_CHECKING:
+    from ..protocol.core import WebSocketCore
     from .conn_base import _ConnectionBase as Connection
 
 __all__ = ["NO_HOST", "ConnectionHost"]
@@ -25,11 +26,13 @@ class ConnectionHost(Protocol):
     def connection_made(self, conn: Connection) -> None:
         """The socket is connected; the opening handshake starts."""
 
-    def connection_opened(self, conn: Connection) -> None:
-        """The handshake succeeded (before the connection's ``"connect"``)."""
+    def connection_opened(self, conn: Connection, handshake_seconds: float) -> None:
+        """The handshake succeeded, ``handshake_seconds`` after the socket connected (before the
+        connection's ``"connect"``)."""
 
-    def connection_closed(self, conn: Connection) -> None:
-        """The connection ended (before its ``"close"`` is emitted)."""
+    def connection_closed(self, conn: Connection, core: WebSocketCore | None) -> None:
+        """The connection ended (before its ``"close"`` is emitted); ``core``: its protocol core,
+        with its counts, or ``None`` when it never opened."""
 
     def close_emitted(self, conn: Connection) -> None:
         """The connection's ``"close"`` was emitted (the server's own may follow)."""
@@ -58,10 +61,10 @@ class _NoHost:
     def connection_made(self, conn: Connection) -> None:
         pass
 
-    def connection_opened(self, conn: Connection) -> None:
+    def connection_opened(self, conn: Connection, handshake_seconds: float) -> None:
         pass
 
-    def connection_closed(self, conn: Connection) -> None:
+    def connection_closed(self, conn: Connection, core: WebSocketCore | None) -> None:
         pass
 
     def close_emitted(self, conn: Connection) -> None:

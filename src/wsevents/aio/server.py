@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Collection, Generator, Iterable
 from typing import Any
 
 from ..metrics import ServerMetrics
-from ..protocol.core import ReadyState
+from ..protocol.core import ReadyState, WebSocketCore
 from ..protocol.hooks import HttpRequest
 from ..protocol.opening import ServerHandshake
 from . import rooms
@@ -47,11 +46,11 @@ class _ServerHost:
     def connection_made(self, conn: Any) -> None:
         self.server._connection_made(conn)
 
-    def connection_opened(self, conn: Any) -> None:
-        self.server._connection_opened(conn)
+    def connection_opened(self, conn: Any, handshake_seconds: float) -> None:
+        self.server._connection_opened(conn, handshake_seconds)
 
-    def connection_closed(self, conn: Any) -> None:
-        self.server._connection_closed(conn)
+    def connection_closed(self, conn: Any, core: WebSocketCore | None) -> None:
+        self.server._connection_closed(conn, core)
 
     def close_emitted(self, conn: Any) -> None:
         self.server._maybe_emit_close()
@@ -341,18 +340,18 @@ class Server(_Listening, _HandshakeDriver):
         conns = list(self._open) if message.room is None else self._rooms.members(message.room)
         return rooms.fan_out(conns, message, skip)
 
-    def _connection_opened(self, conn: Connection) -> None:
+    def _connection_opened(self, conn: Connection, handshake_seconds: float) -> None:
         self._admitting.discard(conn)
         self._open[conn] = None
         metrics = self.metrics
         metrics.connections_total += 1
-        metrics.handshake_seconds.observe(time.perf_counter() - conn._made_at)
+        metrics.handshake_seconds.observe(handshake_seconds)
         self._emit_safe("connection", conn)
 
-    def _connection_closed(self, conn: Connection) -> None:
+    def _connection_closed(self, conn: Connection, core: WebSocketCore | None) -> None:
         """``conn`` ended: it leaves the sets; it calls ``_maybe_emit_close`` after its own "close"."""
         if conn in self._live:
-            self.metrics._ended_connection(conn._core, conn.deflate)
+            self.metrics._ended_connection(core, conn.deflate)
         self._open.pop(conn, None)
         self._rooms.forget(conn)
         self._admitting.discard(conn)
