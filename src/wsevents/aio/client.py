@@ -47,6 +47,11 @@ class ClientConnection(Connection):
         # Set once a redirect left the first URL's origin: its credentials stay behind.
         self._cross_origin = False
 
+    def _connect_timed_out(self, message: str) -> None:
+        """The TCP (or proxy, or Unix socket) connect outlived ``handshake_timeout``."""
+        self._failed = HandshakeTimeout(message)
+        self._abort()
+
     def _made(self, transport: asyncio.BaseTransport) -> None:
         """Send the upgrade request (``connection_made`` turns an exception here into a failed connect)."""
         if self.ready_state is ReadyState.CLOSED:
@@ -169,8 +174,7 @@ async def _connect_unix(
         )
         await asyncio.wait_for(connect, options.handshake_timeout)
     except asyncio.TimeoutError:
-        conn._failed = HandshakeTimeout(f"timed out connecting to the Unix socket {path}")
-        conn._abort()
+        conn._connect_timed_out(f"timed out connecting to the Unix socket {path}")
     except Exception as exc:
         logger.debug("connecting to the Unix socket %s failed: %r", path, exc)
         if conn.transport is None:
@@ -209,8 +213,7 @@ async def _connect(
             await connect
     except asyncio.TimeoutError:
         via = f" through proxy {proxy}" if proxy is not None else ""
-        conn._failed = HandshakeTimeout(f"timed out connecting to {host}:{port}{via}")
-        conn._abort()
+        conn._connect_timed_out(f"timed out connecting to {host}:{port}{via}")
     except Exception as exc:
         logger.debug("connecting to %s:%s failed: %r", host, port, exc)
         if conn.transport is None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ..protocol.core import ReadyState
 from ..protocol.frames import Opcode, build_frame
 from .connection import Connection
+from .server_side import check_open, send_prebuilt
 
 __all__ = ["Message", "Rooms", "encode", "excluded", "fan_out"]
 
@@ -89,7 +90,7 @@ def fan_out(conns: Iterable[Connection], message: Message, skip: Collection[Conn
         if frame is None:
             header, body = build_frame(message.opcode, message.payload)
             frame = header + body
-        if conn._send_prebuilt(frame, message.opcode, size):
+        if send_prebuilt(conn, frame, message.opcode, size):
             sent += 1
     return sent
 
@@ -97,10 +98,10 @@ def fan_out(conns: Iterable[Connection], message: Message, skip: Collection[Conn
 def _send_compressed(conn: Connection, message: str | bytes) -> int:
     """Send to a peer with its own compression context; 1 if sent, 0 if skipped.
 
-    A peer that does not read is closed with 1008 by ``_check_open``
+    A peer that does not read is closed with 1008 by ``check_open``
     (logged), and nothing is raised: the others still get the message.
     """
-    if conn.out_stream is not None or conn._check_open() is not None:
+    if conn.out_stream is not None or check_open(conn) is not None:
         return 0
     try:
         conn.send(message)

@@ -24,6 +24,7 @@ from .listening import _Listening
 from .options import ServerOptions
 from .server_base import _resolve
 from .server_handshake import _HandshakeDriver, reject
+from .server_side import abort, core_of, listener_failed, shut_down
 from .unix import UnixFile
 
 __all__ = ["Server", "HttpRequest", "reject"]
@@ -125,7 +126,7 @@ class Server(_Listening, _HandshakeDriver):
 
     def _live_codecs(self) -> list[tuple[Any, Any]]:
         """The metrics' view of the connections that have not ended: ``(core, codec)``."""
-        return [(conn._core, conn.deflate) for conn in self._live]
+        return [(core_of(conn), conn.deflate) for conn in self._live]
 
     @property
     def socket(self) -> asyncio.Server | None:
@@ -196,7 +197,7 @@ class Server(_Listening, _HandshakeDriver):
     def _close_connections(self, timeout: float | None) -> None:
         """``close(graceful=True)``: 1001 to every connection; abort those not ended after ``timeout``."""
         for conn in list(self._live):
-            conn._shutdown()
+            shut_down(conn)
         limit = timeout if timeout is not None else self.options.close_timeout
         if limit is not None and self._live:
             self._loop.call_later(limit, self._abort_stragglers)
@@ -222,7 +223,7 @@ class Server(_Listening, _HandshakeDriver):
         for conn in list(self._live):
             if conn.ready_state is not ReadyState.CLOSED:
                 logger.info("graceful close timed out: aborting %r", conn)
-                conn._abort()
+                abort(conn)
 
     def _maybe_emit_close(self) -> None:
         if self._closing and not self._live and self._bind is None and not self._close_emitted:
@@ -361,6 +362,6 @@ class Server(_Listening, _HandshakeDriver):
         # An async "connection" handler that raised leaves nobody to serve its
         # connection: that connection logs it and closes with 1011.
         if event == "connection" and args and isinstance(args[0], Connection):
-            args[0]._listener_failed(event, args, exc)
+            listener_failed(args[0], event, args, exc)
             return
         super()._listener_failed(event, args, exc)

@@ -18,6 +18,7 @@ from ..protocol.hooks import HttpRequest, choose, error_response
 from ..protocol.opening import LINGER_BYTES, LINGER_SECONDS, HandshakeState, ServerHandshake
 from .connection import Connection
 from .server_base import _ServerBase
+from .server_side import handshake_done, loop_of
 
 __all__ = ["_HandshakeDriver", "reject", "respond"]
 
@@ -69,7 +70,7 @@ def respond(conn: Connection, response: bytes) -> None:
     except (OSError, RuntimeError, NotImplementedError):  # pragma: no cover - the peer vanished meanwhile
         transport.close()
         return
-    linger.timer = conn._loop.call_later(LINGER_SECONDS if limit is None else limit, transport.close)
+    linger.timer = loop_of(conn).call_later(LINGER_SECONDS if limit is None else limit, transport.close)
 
 
 class _Lingering(asyncio.Protocol):
@@ -247,5 +248,5 @@ class _HandshakeDriver(_ServerBase):
         conn.deflate = handshake.deflate
         transport.write(handshake.data_to_send())
         logger.info("connection from %s to %s", conn.remote_address, conn.path)
-        conn._open(handshake.leftover)
+        handshake_done(conn, handshake.leftover)
 
