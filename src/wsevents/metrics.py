@@ -258,6 +258,18 @@ class ServerMetrics:
         return collector
 
 
+# What the server records (internal API, not exported): the server calls nothing else that is
+# private to ServerMetrics.
+def record_refusal(metrics: ServerMetrics, status: int) -> None:
+    """A request was answered with the error ``status``."""
+    metrics._refuse(status)
+
+
+def record_ended(metrics: ServerMetrics, core: _Core | None, codec: _Codec | None) -> None:
+    """A connection ended: its counts (``core``'s, ``codec``'s) join the totals."""
+    metrics._ended_connection(core, codec)
+
+
 def metrics_handler(server: Any, handler: Callable[[Any], Any] | None = None,
                     path: str = "/metrics") -> Callable[[Any], Any]:
     """An ``http_handler`` serving ``server.metrics`` at ``path``; other requests go to ``handler``.

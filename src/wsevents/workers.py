@@ -50,6 +50,7 @@ from typing import Any, NoReturn
 from .aio import runner
 from .aio.broker_option import make_broker
 from .aio.server import Server
+from .aio.server_api import listen_socket, loop_of
 from .api import create_server
 from .worker_metrics import MetricsHub, WorkerLink
 from .worker_sockets import bind_worker_sockets
@@ -180,8 +181,8 @@ def _worker(make_server: Callable[[], Server], sock: socket.socket, index: int) 
         server = make_server()
         if getattr(server, "broker", None) is None:
             raise ValueError(_NO_BROKER.format("several"))
-        WorkerLink(server.metrics, link, server._loop)
-        server._listen_socket(sock, listening)
+        WorkerLink(server.metrics, link, loop_of(server))
+        listen_socket(server, sock, listening)
         runner.run()
 
     return run

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ..errors import InvalidState
 from . import runner
 from .rooms import Message
+from .server_api import deliver, loop_of
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -70,7 +71,7 @@ class Broker:
             server.stats.setdefault(name, 0)
         self._servers.append(server)
         if len(self._servers) == 1:
-            self._start(server._loop)
+            self._start(loop_of(server))
 
     def detach(self, server: Server) -> asyncio.Task[None] | None:
         """Stop delivering to ``server``; the last detach stops the broker: the task doing it.
@@ -82,7 +83,7 @@ class Broker:
         self._servers.remove(server)
         if self._servers:
             return None
-        loop = server._loop
+        loop = loop_of(server)
         runner.hold(loop, self)
         return loop.create_task(self._stopped(loop))
 
@@ -110,15 +111,15 @@ class Broker:
         self._reserve(source)
         sent = 0
         if source not in self._servers:
-            sent += source._deliver(message, skip)
+            sent += deliver(source, message, skip)
         for server in list(self._servers):
-            sent += server._deliver(message, skip)
+            sent += deliver(server, message, skip)
         self._send(message)
         return sent
 
     def _deliver(self, message: Message) -> int:
         """A message from another process: to the members of every attached server."""
-        return sum(server._deliver(message) for server in list(self._servers))
+        return sum(deliver(server, message) for server in list(self._servers))
 
     def _count(self, name: str, n: int = 1) -> None:
         for server in self._servers:

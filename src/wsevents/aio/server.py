@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Collection, Generator, Iterable
 from typing import Any
 
-from ..metrics import ServerMetrics
+from ..metrics import ServerMetrics, record_ended
 from ..protocol.core import ReadyState, WebSocketCore
 from ..protocol.hooks import HttpRequest
 from ..protocol.opening import ServerHandshake
@@ -352,7 +352,7 @@ class Server(_Listening, _HandshakeDriver):
     def _connection_closed(self, conn: Connection, core: WebSocketCore | None) -> None:
         """``conn`` ended: it leaves the sets; it calls ``_maybe_emit_close`` after its own "close"."""
         if conn in self._live:
-            self.metrics._ended_connection(core, conn.deflate)
+            record_ended(self.metrics, core, conn.deflate)
         self._open.pop(conn, None)
         self._rooms.forget(conn)
         self._admitting.discard(conn)

@@ -14,6 +14,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from ..errors import HandshakeError
+from ..metrics import record_refusal
 from ..protocol.hooks import HttpRequest, choose, error_response
 from ..protocol.opening import LINGER_BYTES, LINGER_SECONDS, HandshakeState, ServerHandshake
 from .connection import Connection
@@ -29,7 +30,7 @@ def reject(conn: Connection, error: HandshakeError, headers: list[tuple[str, str
     """Answer a failed upgrade request with ``error.status`` and close the socket (see :func:`respond`)."""
     logger.debug("rejecting handshake from %s: %s (%d)", conn.remote_address, error, error.status or 400)
     if conn.server is not None:
-        conn.server.metrics._refuse(error.status or 400)
+        record_refusal(conn.server.metrics, error.status or 400)
     respond(conn, error_response(error, headers))
 
 
@@ -38,7 +39,7 @@ def _refused(conn: Connection, handshake: ServerHandshake) -> None:
     status = handshake.status or 400
     logger.debug("rejecting handshake from %s: %s (%d)", conn.remote_address, handshake.error, status)
     if conn.server is not None:
-        conn.server.metrics._refuse(status)
+        record_refusal(conn.server.metrics, status)
     respond(conn, handshake.data_to_send())
 
 
