@@ -216,38 +216,45 @@ def server_accept(header: str | None, config: DeflateConfig) -> tuple[str, PerMe
             offer = _params(raw, answer=False)
         except ValueError:
             continue  # decline this offer (RFC 7692 section 5.1), try the next one
-        answer: list[str] = []
-        server_nct = config.server_no_context_takeover or offer.server_no_context_takeover
-        if server_nct:
-            answer.append("server_no_context_takeover")
-        client_nct = config.client_no_context_takeover or offer.client_no_context_takeover
-        if client_nct:
-            answer.append("client_no_context_takeover")
-        server_bits = config.server_max_window_bits or DEFAULT_WINDOW_BITS
-        if offer.server_max_window_bits is not None:
-            server_bits = min(server_bits, offer.server_max_window_bits)
-        if server_bits < 15 or offer.server_max_window_bits is not None:
-            # Required when offered, allowed unasked (RFC 7692 section 7.1.2.1); it lets the
-            # client inflate with a smaller window: 4 KiB instead of 32 KiB at the default 12 bits.
-            answer.append(f"server_max_window_bits={server_bits}")
-        client_bits = 15
-        if offer.client_max_window_bits is not None:
-            wanted = config.client_max_window_bits or DEFAULT_WINDOW_BITS
-            if offer.client_max_window_bits is not True:
-                wanted = min(wanted, int(offer.client_max_window_bits))
-            client_bits = wanted
-            answer.append(f"client_max_window_bits={client_bits}")
-        elif config.client_max_window_bits is not None:
-            continue  # we must limit the client's window but it cannot be asked to
-        codec = PerMessageDeflate(
-            compress_bits=server_bits,
-            compress_no_context=server_nct,
-            decompress_bits=client_bits,
-            decompress_no_context=client_nct,
-            config=config,
-        )
-        return _render(answer), codec
+        accepted = _answer_offer(offer, config)
+        if accepted is not None:
+            return accepted
     return None
+
+
+def _answer_offer(offer: DeflateParams, config: DeflateConfig) -> tuple[str, PerMessageDeflate] | None:
+    """The server's answer to one well-formed offer and its codec; None to decline it."""
+    answer: list[str] = []
+    server_nct = config.server_no_context_takeover or offer.server_no_context_takeover
+    if server_nct:
+        answer.append("server_no_context_takeover")
+    client_nct = config.client_no_context_takeover or offer.client_no_context_takeover
+    if client_nct:
+        answer.append("client_no_context_takeover")
+    server_bits = config.server_max_window_bits or DEFAULT_WINDOW_BITS
+    if offer.server_max_window_bits is not None:
+        server_bits = min(server_bits, offer.server_max_window_bits)
+    if server_bits < 15 or offer.server_max_window_bits is not None:
+        # Required when offered, allowed unasked (RFC 7692 section 7.1.2.1); it lets the
+        # client inflate with a smaller window: 4 KiB instead of 32 KiB at the default 12 bits.
+        answer.append(f"server_max_window_bits={server_bits}")
+    client_bits = 15
+    if offer.client_max_window_bits is not None:
+        wanted = config.client_max_window_bits or DEFAULT_WINDOW_BITS
+        if offer.client_max_window_bits is not True:
+            wanted = min(wanted, int(offer.client_max_window_bits))
+        client_bits = wanted
+        answer.append(f"client_max_window_bits={client_bits}")
+    elif config.client_max_window_bits is not None:
+        return None  # we must limit the client's window but it cannot be asked to
+    codec = PerMessageDeflate(
+        compress_bits=server_bits,
+        compress_no_context=server_nct,
+        decompress_bits=client_bits,
+        decompress_no_context=client_nct,
+        config=config,
+    )
+    return _render(answer), codec
 
 
 def client_accept(header: str, config: DeflateConfig) -> PerMessageDeflate:
@@ -261,23 +268,8 @@ def client_accept(header: str, config: DeflateConfig) -> PerMessageDeflate:
         if len(answers) != 1 or answers[0][0] != EXTENSION:
             raise ValueError("the server chose an extension that was not offered")
         got = _params(answers[0][1], answer=True)
-        if config.server_no_context_takeover and not got.server_no_context_takeover:
-            raise ValueError("server_no_context_takeover was asked for but not agreed")
-        if (
-            config.server_max_window_bits is not None
-            and got.server_max_window_bits is not None
-            and got.server_max_window_bits > config.server_max_window_bits
-        ):
-            raise ValueError("server_max_window_bits larger than offered")
-        if config.server_max_window_bits is not None and got.server_max_window_bits is None:
-            raise ValueError("server_max_window_bits was asked for but not agreed")
-        client_bits = config.client_max_window_bits or 15
-        if got.client_max_window_bits is not None:
-            if int(got.client_max_window_bits) > client_bits:
-                raise ValueError("client_max_window_bits larger than offered")
-            client_bits = int(got.client_max_window_bits)
-        elif config.client_max_window_bits is None:
-            client_bits = DEFAULT_WINDOW_BITS
+        _check_server_terms(got, config)
+        client_bits = _client_bits(got, config)
     except ValueError as exc:
         raise NegotiationError(f"Invalid handshake: bad permessage-deflate answer: {exc}") from None
     return PerMessageDeflate(
@@ -287,6 +279,32 @@ def client_accept(header: str, config: DeflateConfig) -> PerMessageDeflate:
         decompress_no_context=got.server_no_context_takeover,
         config=config,
     )
+
+
+def _check_server_terms(got: DeflateParams, config: DeflateConfig) -> None:
+    """Raise ValueError unless the answer grants what the client asked of the server's side."""
+    if config.server_no_context_takeover and not got.server_no_context_takeover:
+        raise ValueError("server_no_context_takeover was asked for but not agreed")
+    if (
+        config.server_max_window_bits is not None
+        and got.server_max_window_bits is not None
+        and got.server_max_window_bits > config.server_max_window_bits
+    ):
+        raise ValueError("server_max_window_bits larger than offered")
+    if config.server_max_window_bits is not None and got.server_max_window_bits is None:
+        raise ValueError("server_max_window_bits was asked for but not agreed")
+
+
+def _client_bits(got: DeflateParams, config: DeflateConfig) -> int:
+    """The client's compression window the answer allows (ValueError past what was offered)."""
+    client_bits = config.client_max_window_bits or 15
+    if got.client_max_window_bits is not None:
+        if int(got.client_max_window_bits) > client_bits:
+            raise ValueError("client_max_window_bits larger than offered")
+        client_bits = int(got.client_max_window_bits)
+    elif config.client_max_window_bits is None:
+        client_bits = DEFAULT_WINDOW_BITS
+    return client_bits
 
 
 class PerMessageDeflate:
