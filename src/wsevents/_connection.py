@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, ClassVar
 
-from ._types import BytesLike, SendCallback
+from ._types import BytesLike, Failed, SendCallback
 
 __all__ = ["_ClosingInfo", "_SendByKind"]
 
@@ -60,6 +60,10 @@ class _SendByKind:
 
         def send_binary(self, data: BytesLike, callback: SendCallback | None = None) -> Awaitable[None]: ...
 
+        def listener_count(self, event: str) -> int: ...
+
+        def _emit_safe(self, event: str, *args: object) -> None: ...
+
     def send(self, data: str | BytesLike, callback: SendCallback | None = None) -> Awaitable[None]:
         """``send_text`` for a ``str``, ``send_binary`` for a bytes-like object.
 
@@ -71,3 +75,13 @@ class _SendByKind:
         if isinstance(data, (bytes, bytearray, memoryview)):
             return self.send_binary(data, callback)
         raise TypeError(f"send takes a str or a bytes-like object, not {type(data).__name__}")
+
+    def _misuse(self, error: Exception, callback: SendCallback | None) -> Awaitable[None]:
+        """A send refused with ``error``: to ``callback``, else as "error" if listened to, else raised."""
+        if callback is not None:
+            callback(error)
+            return Failed(error)
+        if self.listener_count("error"):
+            self._emit_safe("error", error)
+            return Failed(error)
+        raise error

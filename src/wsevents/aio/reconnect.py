@@ -28,9 +28,9 @@ from types import TracebackType
 from typing import Any
 
 from .._connection import _SendByKind
-from .._types import BytesLike, Failed, SendCallback
+from .._types import BytesLike, SendCallback
 from ..emitter import EventEmitter
-from ..errors import OK_CLOSE_CODES, ConnectionClosed, InvalidState, WebSocketError
+from ..errors import OK_CLOSE_CODES, ConnectionClosed, InvalidState
 from ..options import ClientOptions
 from ..protocol.closecodes import CloseCode
 from ..protocol.core import ReadyState
@@ -271,15 +271,6 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
         if self.ready_state is ReadyState.OPEN and leg is not None and leg.ready_state is ReadyState.OPEN:
             return leg
         return None
-
-    def _misuse(self, error: WebSocketError, callback: SendCallback | None) -> Awaitable[None]:
-        if callback is not None:
-            callback(error)
-            return Failed(error)
-        if self.listener_count("error"):
-            self._emit_safe("error", error)
-            return Failed(error)
-        raise error
 
     def _disconnected(self) -> InvalidState:
         if self.ready_state is ReadyState.CLOSED or self._user_closed:

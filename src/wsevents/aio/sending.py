@@ -70,15 +70,6 @@ class _SendSide(_ConnectionBase):
         for callback in callbacks:
             self._call_safe(callback, error)
 
-    def _misuse(self, error: WebSocketError, callback: SendCallback | None) -> Awaitable[None]:
-        if callback is not None:
-            callback(error)
-            return Failed(error)
-        if self.listener_count("error"):
-            self._emit_safe("error", error)
-            return Failed(error)
-        raise error
-
     def _check_open(self) -> WebSocketError | None:
         if self._write_paused and self.ready_state is ReadyState.OPEN:
             # Sending more while over max_write_buffer: backpressure was ignored.
