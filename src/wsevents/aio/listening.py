@@ -180,14 +180,7 @@ class _Listening(_ServerBase):
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int in 0..65535, not {port!r}")
         unix_path = _unix_path(path, port, host)
-        if callback is not None:
-            self.once("listening", callback)
-        self._closing = False
-        self._close_emitted = False
-        self._hold()
-        fut: asyncio.Future[None] = self._loop.create_future()
-        self._op = fut
-        bind = self._bind = _Bind(port, host, fut, unix_path)
+        bind = self._begin_listening(callback, port, host, unix_path)
         try:
             if unix_path is not None:
                 bind.sock, self._unix_file = bind_unix(unix_path, _BACKLOG)
@@ -200,7 +193,7 @@ class _Listening(_ServerBase):
         elif bind.sock is not None:
             self.address, self.port = bind.sock.getsockname()[:2]
         elif bind.error is None:
-            runner.binding(self._loop, fut)
+            runner.binding(self._loop, bind.fut)
         self._loop.create_task(self._listen(bind))
         return cast("Server", self)
 
@@ -209,6 +202,18 @@ class _Listening(_ServerBase):
         :mod:`wsevents.workers`); otherwise as :meth:`listen`. ``sock`` is the server's from now on."""
         if self._server is not None or self._bind is not None:
             raise RuntimeError("the server is already listening")
+        bind = self._begin_listening(callback, 0, None)
+        sock.setblocking(False)
+        bind.sock = sock
+        self.address, self.port = sock.getsockname()[:2]
+        self._loop.create_task(self._listen(bind))
+        return cast("Server", self)
+
+    def _begin_listening(
+        self, callback: Callable[[], Any] | None, port: int, host: str | None, path: str | None = None
+    ) -> _Bind:
+        """What both ways of listening start with, once the call is checked: the
+        ``"listening"`` callback, the close flags reset, the loop held, the bind to settle."""
         if callback is not None:
             self.once("listening", callback)
         self._closing = False
@@ -216,12 +221,8 @@ class _Listening(_ServerBase):
         self._hold()
         fut: asyncio.Future[None] = self._loop.create_future()
         self._op = fut
-        bind = self._bind = _Bind(0, None, fut)
-        sock.setblocking(False)
-        bind.sock = sock
-        self.address, self.port = sock.getsockname()[:2]
-        self._loop.create_task(self._listen(bind))
-        return cast("Server", self)
+        bind = self._bind = _Bind(port, host, fut, path)
+        return bind
 
     async def _listen(self, bind: _Bind) -> None:
         try:
