@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any
 
 from ..errors import HandshakeError
@@ -126,27 +127,52 @@ class _HandshakeDriver(_ServerBase):
             return
         if not self._admitted(conn, handshake):
             return
-        verdict: Any = True
-        if self.options.verify_client is not None:
-            try:
-                verdict = self.options.verify_client(_http_request(conn, handshake))
-            except Exception as exc:
-                _hook_failed(conn, handshake, "verify_client", exc)
-                return
-        if inspect.isawaitable(verdict):
-            self._later(conn, self._finish_async(conn, handshake, verdict))
+        verify = self.options.verify_client
+        if verify is None:
+            self._verified(conn, handshake, True)
             return
+        self._run_hook(
+            conn,
+            handshake,
+            "verify_client",
+            lambda: verify(_http_request(conn, handshake)),
+            partial(self._finish_async, conn, handshake),
+            partial(self._verified, conn, handshake),
+        )
+
+    def _verified(self, conn: Connection, handshake: ServerHandshake, verdict: Any) -> None:
+        """``verify_client`` answered at once (or there is none): apply it, choose the subprotocol."""
         if not self._verdict_ok(conn, handshake, verdict):
             return
+        self._run_hook(
+            conn,
+            handshake,
+            "select_protocol",
+            partial(self._choose, conn),
+            partial(self._finish_async, conn, handshake, True),
+            partial(self._accept, conn, handshake),
+        )
+
+    def _run_hook(
+        self,
+        conn: Connection,
+        handshake: ServerHandshake,
+        name: str,
+        call: Callable[[], Any],
+        later: Callable[[Any], Coroutine[Any, Any, None]],
+        now: Callable[[Any], None],
+    ) -> None:
+        """Call the application hook ``name``: if it raises, answer 500; if it answers
+        with an awaitable, hold the socket's bytes and go on in ``later``; else in ``now``."""
         try:
-            chosen = self._choose(conn)
+            answer = call()
         except Exception as exc:
-            _hook_failed(conn, handshake, "select_protocol", exc)
+            _hook_failed(conn, handshake, name, exc)
             return
-        if inspect.isawaitable(chosen):
-            self._later(conn, self._finish_async(conn, handshake, True, chosen))
+        if inspect.isawaitable(answer):
+            self._later(conn, later(answer))
             return
-        self._accept(conn, handshake, chosen)
+        now(answer)
 
     def _admitted(self, conn: Connection, handshake: ServerHandshake) -> bool:
         """A valid upgrade request within ``max_connections`` and ``origins``; else it is refused."""
@@ -180,16 +206,16 @@ class _HandshakeDriver(_ServerBase):
 
     def _serve_http(self, conn: Connection, handshake: ServerHandshake) -> None:
         """Answer a plain HTTP request with ``http_handler`` (None: 426, as without it)."""
-        assert self.options.http_handler is not None
-        try:
-            result = self.options.http_handler(_http_request(conn, handshake))
-        except Exception as exc:
-            _hook_failed(conn, handshake, "http_handler", exc)
-            return
-        if inspect.isawaitable(result):
-            self._later(conn, self._serve_http_async(conn, handshake, result))
-            return
-        self._answer_http(conn, handshake, result)
+        handler = self.options.http_handler
+        assert handler is not None
+        self._run_hook(
+            conn,
+            handshake,
+            "http_handler",
+            lambda: handler(_http_request(conn, handshake)),
+            partial(self._serve_http_async, conn, handshake),
+            partial(self._answer_http, conn, handshake),
+        )
 
     async def _serve_http_async(self, conn: Connection, handshake: ServerHandshake, pending: Any) -> None:
         try:
