@@ -1,4 +1,4 @@
-"""A real ``redis-server`` per test, a TCP proxy to cut one process off it, and room members.
+"""A real ``redis-server`` per test, a TCP proxy to cut one process off it or stall it, and room members.
 
 ``redis_server`` starts ``redis-server`` on 127.0.0.1, a free port and a
 temporary directory, without persistence (``--save '' --appendonly no``: a
@@ -95,12 +95,22 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 class Proxy:
-    """A TCP relay to Redis; ``cut()`` drops every connection and refuses new ones until ``mend()``."""
+    """A TCP relay to Redis: a network cut, or a silence, between one process and Redis.
 
-    def __init__(self, target_port: int) -> None:
+    ``cut()`` drops every connection and refuses new ones until ``mend()``;
+    ``stall()`` stops carrying bytes (the connections stay open: packets
+    dropped, a half-open connection) until ``resume()``. ``latency``: how long
+    each chunk from Redis takes to arrive (a slow link, or a busy process),
+    for the connections made after it is set.
+    """
+
+    def __init__(self, target_port: int, latency: float = 0.0) -> None:
         self.target_port = target_port
+        self.latency = latency
         self.port = 0
         self.cut_off = False
+        self.flowing = asyncio.Event()
+        self.flowing.set()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -120,7 +130,14 @@ class Proxy:
     def mend(self) -> None:
         self.cut_off = False
 
+    def stall(self) -> None:
+        self.flowing.clear()
+
+    def resume(self) -> None:
+        self.flowing.set()
+
     async def close(self) -> None:
+        self.flowing.set()  # pipes held by a stall finish (into aborted transports)
         self.cut()
         if self._server is not None:
             self._server.close()
@@ -137,27 +154,31 @@ class Proxy:
             return
         self._writers.update((writer, up_writer))
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer, self.latency))
         finally:
             for w in (writer, up_writer):
                 self._writers.discard(w)
                 w.transport.abort()
 
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (OSError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        writer.transport.abort()
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency: float = 0.0
+    ) -> None:
+        try:
+            while data := await reader.read(65536):
+                if latency:
+                    await asyncio.sleep(latency)
+                await self.flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.transport.abort()
 
 
 @pytest.fixture
 async def proxy(redis_server: RedisServer) -> AsyncIterator[Proxy]:
-    """A :class:`Proxy` to ``redis_server``: a network cut between one process and Redis."""
+    """A :class:`Proxy` to ``redis_server``: a network cut, or a silence, between one process and Redis."""
     relay = Proxy(redis_server.port)
     await relay.start()
     try:
