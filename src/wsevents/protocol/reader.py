@@ -11,12 +11,21 @@ Each pull runs one step at a time: the header step (:func:`~.frames.check_header
 and the length), then payload steps, one per piece that has arrived. A pull
 decodes (inflates) at most one received piece, so an I/O layer that stops
 pulling stops all the work.
+
+With the compiled speed-up, a pull between messages first lets
+:data:`._mask.scan` parse the run of whole, plain data frames that follows
+(at most 64 frames or 64 KiB at once) into the same events, kept in
+``_pending`` and handed out one per pull; it stops before anything else, which
+these steps then parse as ever. Whatever stops parsing drops them, as it drops
+the received bytes, and the counts move as each one is pulled.
 """
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from ..errors import MessageTooBig, ProtocolError
-from ._mask import mask
+from ._mask import Scan, mask, scan
 from .closecodes import CloseCode
 from .events import BINARY, BINARY_START, TEXT, Event, append_piece
 from .extensions import Extension
@@ -77,8 +86,13 @@ class FrameReader:
         "_decoded",
         "_decoder",
         "_text_parts",
+        "_pending",
         "counts",
     )
+
+    # The compiled scan, or None; a subclass setting None parses on the pure path alone (the
+    # tests compare both paths in one process that way).
+    _scan: ClassVar[Scan | None] = scan
 
     def __init__(self, *, client: bool, max_message_size: int | None, extension: Extension | None) -> None:
         self._client = client
@@ -104,6 +118,8 @@ class FrameReader:
         self._decoded = 0
         self._decoder: Utf8Decoder | None = None
         self._text_parts: list[str] = []
+        # Events parsed ahead by the compiled scan, each followed by a size, in reverse order.
+        self._pending: list[Any] = []
         #: Messages and payload bytes (before encoding) by direction and kind, indexed by
         #: :data:`COUNT_FIELDS`: plain list increments keep the metrics cheap per message.
         self.counts = [0] * len(COUNT_FIELDS)
@@ -126,7 +142,9 @@ class FrameReader:
     @property
     def in_message(self) -> bool:
         """Whether a fragmented message is partly received."""
-        return self._msg_opcode != 0
+        # A pending BINARY is the rest of a message whose BINARY_START was pulled.
+        pending = self._pending
+        return self._msg_opcode != 0 or (bool(pending) and pending[-1][0] == BINARY)
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Take bytes received from the peer; nothing is parsed until events are pulled.
@@ -149,7 +167,9 @@ class FrameReader:
     @property
     def buffered(self) -> int:
         """Received bytes not parsed yet."""
-        return len(self._view) - self._pos
+        # Frames parsed ahead count until their events are pulled.
+        pending = self._pending
+        return len(self._view) - self._pos + (_pending_size(pending, self._mask_in) if pending else 0)
 
     def unbound_message(self) -> None:
         """At a ``BINARY_START`` event: do not bound this message by ``max_message_size``
@@ -171,6 +191,24 @@ class FrameReader:
         An I/O layer that applies backpressure simply stops calling this: the
         bytes stay here, unparsed, until it goes on.
         """
+        pending = self._pending
+        if not pending and self._remaining < 0 and self._scan is not None and not self._msg_opcode:
+            limit = -1 if self.max_message_size is None else self.max_message_size
+            pending, self._pos = self._scan(self._view, self._pos, self._mask_in, limit)
+            self._pending = pending
+        if pending:
+            ahead: Event = pending.pop()
+            n = pending.pop()
+            kind = ahead[0]
+            if kind == TEXT:
+                counts = self.counts
+                counts[0] += 1
+                counts[1] += n
+            elif kind == BINARY:
+                counts = self.counts
+                counts[2] += 1
+                counts[3] += n
+            return ahead
         while True:
             if self._remaining < 0:
                 event = self._header_step()
@@ -374,6 +412,7 @@ class FrameReader:
         """Parse nothing more: drop what is held and what comes."""
         self._view = _STOPPED
         self._pos = 0
+        self._pending.clear()
 
     def _stop_parsing(self) -> None:
         self._stop_input()
@@ -381,3 +420,15 @@ class FrameReader:
         self._limit_pending = False
         self._msg_opcode = 0
         self._text_parts.clear()
+
+
+def _pending_size(pending: list[Any], mask_bit: int) -> int:
+    """The received bytes that the events parsed ahead stand for (the scan takes only
+    minimal-length headers, so a header's size follows from its payload's)."""
+    total = 0
+    for i in range(0, len(pending), 2):
+        n = pending[i]
+        total += n
+        if pending[i + 1][0] == TEXT:
+            total += (2 if n < 126 else 4 if n < 65536 else 10) + (4 if mask_bit else 0)
+    return total
