@@ -42,6 +42,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from redis_server import RedisServer, free_port
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ROOM = "r"
@@ -153,49 +155,13 @@ def run_sio_server(workers: int, redis_url: str) -> None:
 # -- processes -------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Redis:
-    def __init__(self, persist: bool = False) -> None:
-        self.persist = persist
-        self.dir = tempfile.mkdtemp(prefix="wsevents-bench-redis-")
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-             "--save", "", "--appendonly", "yes" if self.persist else "no", "--appendfsync", "everysec"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return
-            time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-    def version(self) -> str:
-        out = subprocess.run([self.binary, "--version"], capture_output=True, text=True).stdout
-        found = re.search(r"v=(\S+)", out)
-        return found.group(1) if found else "?"
+def bench_redis(persist: bool = False) -> RedisServer:
+    """A redis-server of this run, in a temporary directory of its own (removed at the end)."""
+    return RedisServer(tempfile.mkdtemp(prefix="wsevents-bench-redis-"), persist)
 
 
 class Server:
-    def __init__(self, mode: str, redis: Redis) -> None:
+    def __init__(self, mode: str, redis: RedisServer) -> None:
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--role", "server", "--mode", mode, "--redis", redis.url],
@@ -495,7 +461,7 @@ def percentile(values: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6 if ordered else float("nan")
 
 
-async def fanout(mode: str, members: int, messages: int, window: int, redis: Redis) -> dict[str, Any]:
+async def fanout(mode: str, members: int, messages: int, window: int, redis: RedisServer) -> dict[str, Any]:
     server = Server(mode, redis)
     try:
         bench = Bench(members)
@@ -533,7 +499,7 @@ async def fanout(mode: str, members: int, messages: int, window: int, redis: Red
         await asyncio.to_thread(server.stop)
 
 
-async def zero_loss(members: int, messages: int, restart_at: int, redis: Redis) -> dict[str, Any]:
+async def zero_loss(members: int, messages: int, restart_at: int, redis: RedisServer) -> dict[str, Any]:
     """``messages`` published to ``members`` over 2 workers; Redis restarted at ``restart_at``."""
     server = Server("workers2", redis)
     outage = 0.0
@@ -567,7 +533,7 @@ async def zero_loss(members: int, messages: int, restart_at: int, redis: Redis) 
         await asyncio.to_thread(server.stop)
 
 
-async def stream_rate(redis: Redis, entries: int) -> dict[str, Any]:
+async def stream_rate(redis: RedisServer, entries: int) -> dict[str, Any]:
     """XADD (pipelines of 100, entries shaped as the broker's) and XREAD (1,000 at a time) rates."""
     import redis.asyncio as aioredis
 
@@ -688,7 +654,7 @@ def facts(args: argparse.Namespace, started: float, load_start: str) -> dict[str
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    redis = Redis()
+    redis = bench_redis()
     redis.start()
     try:
         results: dict[str, Any] = {"redis": redis.version(), "fanout": []}
@@ -710,13 +676,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         z = (10, 500, 250) if args.quick else (20, 100_000, 30_000)
         results["zero_loss"] = []
         for persist in (False, True):
-            other = Redis(persist)
+            other = bench_redis(persist)
             other.start()
             try:
                 row = await zero_loss(*z, other)
             finally:
                 other.stop()
-                shutil.rmtree(other.dir, ignore_errors=True)
+                shutil.rmtree(other.directory, ignore_errors=True)
             row["persistence"] = "appendonly yes (fsync every second)" if persist else "none"
             print(json.dumps(row), flush=True)
             results["zero_loss"].append(row)
@@ -725,7 +691,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         return results
     finally:
         redis.stop()
-        shutil.rmtree(redis.dir, ignore_errors=True)
+        shutil.rmtree(redis.directory, ignore_errors=True)
 
 
 def _stop_with_parent() -> None:

@@ -11,73 +11,26 @@ import asyncio
 import os
 import re
 import select
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from benchmarks.redis_server import RedisServer as Redis
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CLI = [sys.executable, "-m", "wsevents"]
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Redis:
-    """A redis-server of this test: ``url``; ``stop()``, ``start()`` on the same port."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
 
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[Redis]:
-    if not os.path.exists(REDIS_SERVER):
-        pytest.fail("redis-server is not installed (Debian package redis-server)")
-    server = Redis(tmp_path)
-    server.start()
-    try:
+    """A running ``redis-server`` on 127.0.0.1 (``.url``), stopped at teardown."""
+    with Redis(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 class Supervisor:
