@@ -1,4 +1,5 @@
-"""Shared fixtures: loopback servers (wsevents and raw asyncio), tracked clients, a raw WebSocket peer.
+"""Shared fixtures: loopback servers (wsevents and raw asyncio), tracked clients, a raw WebSocket peer,
+a path for a Unix socket.
 
 Everything listens on 127.0.0.1 (or ::1) port 0 and is torn down at the end of
 the test, whatever the test left open. The module-wide defaults changed by
@@ -14,7 +15,9 @@ import dataclasses
 import os
 import socket
 import struct
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +32,7 @@ if os.environ.get("WSEVENTS_TEST_UVLOOP"):
         return {"uvloop": uvloop.new_event_loop}
 
 
-from helpers import Handler, MakeServer, RawServer, attach_echo, url_of, wait_until
+from helpers import Handler, MakeServer, RawServer, Servers, attach_echo, url_of, wait_until
 from wsevents.aio.options import DEFAULTS
 from wsevents.protocol.handshake import accept_key
 
@@ -82,6 +85,37 @@ async def make_server() -> AsyncIterator[MakeServer]:
     yield factory
     for server in servers:
         await _shutdown_server(server)
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[Servers]:
+    """Servers the test made and appended here (wsevents or asyncio ones), closed at teardown
+    (a wsevents server's connections aborted first)."""
+    made: Servers = []
+    yield made
+    for server in made:
+        if not isinstance(server, wsevents.Server):
+            server.close()
+            continue
+        for conn in server.connections:
+            if conn.transport is not None:
+                conn.transport.abort()
+        await asyncio.wait_for(server.close(), 5)
+
+
+# sun_path holds 108 bytes on Linux (104 on macOS); pytest's tmp_path can be longer.
+_MAX_SOCKET_PATH = 100
+
+
+@pytest.fixture
+def sock_path(tmp_path: Path) -> Iterator[str]:
+    """A path for a Unix socket in ``tmp_path`` (in a short temporary directory if that is too long)."""
+    path = str(tmp_path / "ws.sock")
+    if len(path) <= _MAX_SOCKET_PATH:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="wsu") as short:
+        yield os.path.join(short, "ws.sock")
 
 
 @pytest.fixture

@@ -408,6 +408,8 @@ async def round_trip(conn: Connection, timeout: float = 5.0) -> None:
 # files on sys.path, "conftest" may name another directory's.)
 
 MakeServer = Callable[..., Awaitable["wsevents.Server"]]
+#: The ``servers`` fixture: servers a test made (wsevents or asyncio ones), closed at teardown.
+Servers = list["wsevents.Server | asyncio.Server"]
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 RawServer = Callable[[Handler], Awaitable[int]]
 

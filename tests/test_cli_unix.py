@@ -7,24 +7,9 @@ import select
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 CLI = [sys.executable, "-m", "wsevents"]
-
-
-@pytest.fixture
-def sock_path(tmp_path: Path) -> Iterator[str]:
-    """A path for a Unix socket in ``tmp_path`` (in a short temporary directory if that is too long)."""
-    path = str(tmp_path / "ws.sock")
-    if len(path) <= 100:
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="wsu") as short:
-        yield os.path.join(short, "ws.sock")
 
 
 def test_serve_on_a_unix_socket_echoes_and_removes_it_on_ctrl_c(sock_path: str) -> None:

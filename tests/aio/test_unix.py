@@ -8,8 +8,6 @@ import os
 import socket
 import ssl
 import stat
-import tempfile
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,39 +15,12 @@ import trustme
 
 import wsevents
 import wsevents.sync
-from helpers import attach_echo, close_event
+from helpers import Servers, attach_echo, close_event
 from wsevents.protocol.url import parse_url
 
 pytestmark = pytest.mark.timeout(30)
 
-# sun_path holds 108 bytes on Linux (104 on macOS); pytest's tmp_path can be longer.
-_MAX_SOCKET_PATH = 100
-
-
-@pytest.fixture
-def sock_path(tmp_path: Path) -> Iterator[str]:
-    """A path for a Unix socket in ``tmp_path`` (in a short temporary directory if that is too long)."""
-    path = str(tmp_path / "ws.sock")
-    if len(path) <= _MAX_SOCKET_PATH:
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="wsu") as short:
-        yield os.path.join(short, "ws.sock")
-
-
-@pytest.fixture
-async def servers() -> AsyncIterator[list[wsevents.Server]]:
-    """Servers the test made, closed (their connections aborted) at teardown."""
-    made: list[wsevents.Server] = []
-    yield made
-    for server in made:
-        for conn in server.connections:
-            if conn.transport is not None:
-                conn.transport.abort()
-        await asyncio.wait_for(server.close(), 5)
-
-
-async def _echo_server(servers: list[wsevents.Server], path: str, **options: object) -> wsevents.Server:
+async def _echo_server(servers: Servers, path: str, **options: object) -> wsevents.Server:
     server = wsevents.create_server(attach_echo, close_timeout=1, **options)
     servers.append(server)
     await asyncio.wait_for(server.listen(path=path), 5)
@@ -81,7 +52,7 @@ def _next_binary(conn: wsevents.Connection) -> asyncio.Future[bytes]:
 
 
 async def test_text_binary_and_close_code_over_a_unix_socket(
-    servers: list[wsevents.Server], sock_path: str
+    servers: Servers, sock_path: str
 ) -> None:
     server = await _echo_server(servers, sock_path)
     assert (server.address, server.port) == (sock_path, None)
@@ -103,7 +74,7 @@ async def test_text_binary_and_close_code_over_a_unix_socket(
     await asyncio.wait_for(client.wait_closed(), 5)
 
 
-async def test_the_socket_file_is_removed_on_close(servers: list[wsevents.Server], sock_path: str) -> None:
+async def test_the_socket_file_is_removed_on_close(servers: Servers, sock_path: str) -> None:
     server = await _echo_server(servers, sock_path)
     assert os.path.exists(sock_path)
     await asyncio.wait_for(server.close(), 5)
@@ -111,7 +82,7 @@ async def test_the_socket_file_is_removed_on_close(servers: list[wsevents.Server
 
 
 async def test_a_client_started_right_after_listen_finds_the_server(
-    servers: list[wsevents.Server], sock_path: str
+    servers: Servers, sock_path: str
 ) -> None:
     server = wsevents.create_server(attach_echo, close_timeout=1)
     servers.append(server)
@@ -123,7 +94,7 @@ async def test_a_client_started_right_after_listen_finds_the_server(
 
 
 async def test_the_unix_path_option_keeps_the_urls_host_and_path(
-    servers: list[wsevents.Server], sock_path: str
+    servers: Servers, sock_path: str
 ) -> None:
     server = await _echo_server(servers, sock_path)
     accepted = _accepted(server)
@@ -135,7 +106,7 @@ async def test_the_unix_path_option_keeps_the_urls_host_and_path(
     await asyncio.wait_for(client.wait_closed(), 5)
 
 
-async def test_a_stale_socket_file_is_replaced(servers: list[wsevents.Server], sock_path: str) -> None:
+async def test_a_stale_socket_file_is_replaced(servers: Servers, sock_path: str) -> None:
     # A server killed without closing leaves its socket file behind, and nobody accepts there.
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     dead.bind(sock_path)
@@ -147,7 +118,7 @@ async def test_a_stale_socket_file_is_replaced(servers: list[wsevents.Server], s
     await asyncio.wait_for(client.wait_closed(), 5)
 
 
-async def test_a_live_socket_is_not_taken_over(servers: list[wsevents.Server], sock_path: str) -> None:
+async def test_a_live_socket_is_not_taken_over(servers: Servers, sock_path: str) -> None:
     await _echo_server(servers, sock_path)
     second = wsevents.create_server()
     with pytest.raises(OSError) as info:
@@ -197,7 +168,7 @@ def test_option_mistakes_are_refused_before_any_io(sock_path: str) -> None:
         wsevents.sync.connect(f"ws+unix://localhost{sock_path}")
 
 
-async def test_wss_over_a_unix_socket(servers: list[wsevents.Server], sock_path: str) -> None:
+async def test_wss_over_a_unix_socket(servers: Servers, sock_path: str) -> None:
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost").configure_cert(server_ctx)
@@ -227,7 +198,7 @@ def _sync_exchange(url: str) -> tuple[str, bytes]:
     return text, data
 
 
-async def test_the_sync_client_over_a_unix_socket(servers: list[wsevents.Server], sock_path: str) -> None:
+async def test_the_sync_client_over_a_unix_socket(servers: Servers, sock_path: str) -> None:
     server = await _echo_server(servers, sock_path)
     accepted = _accepted(server)
     exchange = asyncio.to_thread(_sync_exchange, f"ws+unix://{sock_path}:/sync")

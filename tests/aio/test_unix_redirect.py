@@ -10,54 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import wsevents
 import wsevents.sync
-from helpers import attach_echo
+from helpers import Servers, attach_echo
 from wsevents.protocol.proxy import same_origin
 from wsevents.protocol.url import parse_url
 
 pytestmark = pytest.mark.timeout(30)
 
-# sun_path holds 108 bytes on Linux (104 on macOS); pytest's tmp_path can be longer.
-_MAX_SOCKET_PATH = 100
 CREDENTIALS = {"Authorization": "Bearer t0k", "Cookie": "s=1", "X-Trace": "abc"}
 Seen = list[tuple[str, dict[str, str]]]
 Route = Callable[[str], "str | None"]
-
-
-@pytest.fixture
-def sock_path(tmp_path: Path) -> Iterator[str]:
-    path = str(tmp_path / "ws.sock")
-    if len(path) <= _MAX_SOCKET_PATH:
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="wsu") as short:
-        yield os.path.join(short, "ws.sock")
-
-
-@pytest.fixture
-async def servers() -> AsyncIterator[list[wsevents.Server | asyncio.Server]]:
-    made: list[wsevents.Server | asyncio.Server] = []
-    yield made
-    for server in made:
-        if not isinstance(server, wsevents.Server):
-            server.close()
-            continue
-        for conn in server.connections:
-            if conn.transport is not None:
-                conn.transport.abort()
-        await asyncio.wait_for(server.close(), 5)
-
-
-Servers = list["wsevents.Server | asyncio.Server"]
 
 
 async def echo_server(servers: Servers, seen: Seen) -> wsevents.Server:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import tempfile
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from nodepeer import NodePeer, pattern
@@ -18,18 +16,6 @@ import wsevents
 from helpers import attach_echo, close_event
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def sock_path(tmp_path: Path) -> Iterator[str]:
-    """A path for a Unix socket in ``tmp_path`` (in a short temporary directory if that is too long
-    for sun_path's 108 bytes)."""
-    path = str(tmp_path / "ws.sock")
-    if len(path) <= 100:
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="wsu") as short:
-        yield os.path.join(short, "ws.sock")
 
 
 @pytest.fixture
