@@ -408,6 +408,8 @@ async def round_trip(conn: Connection, timeout: float = 5.0) -> None:
 # files on sys.path, "conftest" may name another directory's.)
 
 MakeServer = Callable[..., Awaitable["wsevents.Server"]]
+#: A metrics exposition's samples: ``(name, sorted labels) -> value``.
+Figures = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 #: The ``servers`` fixture: servers a test made (wsevents or asyncio ones), closed at teardown.
 Servers = list["wsevents.Server | asyncio.Server"]
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -435,3 +437,11 @@ def attach_echo(conn: wsevents.Connection) -> None:
             return
         if conn.ready_state == wsevents.Connection.OPEN:
             conn.send_binary(data)
+
+
+def metric_samples(text: str) -> Figures:
+    """Every sample of a metrics exposition, as prometheus_client parses it."""
+    from prometheus_client.parser import text_string_to_metric_families  # only the metrics tests need it
+
+    families = text_string_to_metric_families(text)
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for family in families for s in family.samples}

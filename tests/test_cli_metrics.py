@@ -4,6 +4,7 @@ chat, then a scrape of ``/metrics``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import select
 import signal
@@ -11,12 +12,14 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 import wsevents
+from helpers import metric_samples
 
 CLI = [sys.executable, "-m", "wsevents"]
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -25,6 +28,37 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 def scrape(url: str) -> tuple[str, str]:
     with urllib.request.urlopen(url, timeout=5) as response:
         return response.headers["Content-Type"], response.read().decode()
+
+
+@contextlib.contextmanager
+def cli(args: list[str], **popen: Any) -> Iterator[str]:
+    """``wsevents ARGS`` in a subprocess: its banner line; at the end, Ctrl-C and a clean exit (status 0)."""
+    proc = subprocess.Popen(
+        [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **popen
+    )
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 15)
+        assert ready, f"{args[0]} printed nothing"
+        yield proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+
+
+ECHO_APP = '''
+def handler(conn):
+    conn.on("text", conn.send_text)
+'''
+
+
+@contextlib.contextmanager
+def run_echo_app(tmp_path: Path, *options: str) -> Iterator[str]:
+    """``wsevents run echo_app:handler --port 0 OPTIONS`` (an echo handler in ``tmp_path``): its ws:// URL."""
+    (tmp_path / "echo_app.py").write_text(ECHO_APP)
+    args = ["run", "echo_app:handler", "--port", "0", *options]
+    with cli(args, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(SRC)}) as banner:
+        yield banner.rsplit(" at ", 1)[1].strip()
 
 
 async def chat(ws_url: str) -> None:
@@ -43,28 +77,15 @@ async def chat(ws_url: str) -> None:
 
 
 def test_serve_metrics_after_a_chat() -> None:
-    proc = subprocess.Popen([*CLI, "serve", "--port", "0", "--metrics"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 15)
-        assert ready, "serve printed nothing"
-        banner = proc.stdout.readline()
+    with cli(["serve", "--port", "0", "--metrics"]) as banner:
         http_url = banner.split("open ", 1)[1].split(" ", 1)[0]
         ws_url = banner.rsplit("endpoint ", 1)[1].rstrip(")\n")
         asyncio.run(chat(ws_url))
         ctype, text = scrape(http_url.rstrip("/") + "/metrics")
         # The page is still served next to it.
         assert scrape(http_url)[0].startswith("text/html")
-    finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 0
     assert ctype.startswith("text/plain; version=0.0.4")
-    found = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    found = metric_samples(text)
     assert found[("wsevents_connections_total", ())] == 2
     assert found[("wsevents_connections_open", ())] == 0
     assert found[("wsevents_messages_received_total", (("kind", "text"),))] == 3
@@ -73,12 +94,6 @@ def test_serve_metrics_after_a_chat() -> None:
     assert found[("wsevents_close_codes_received_total", (("code", "1000"),))] == 1
     assert found[("wsevents_close_codes_received_total", (("code", "1001"),))] == 1
     assert found[("wsevents_handshake_seconds_count", ())] == 2
-
-
-ECHO_APP = '''
-def handler(conn):
-    conn.on("text", conn.send_text)
-'''
 
 
 async def echo_twice(ws_url: str) -> None:
@@ -90,31 +105,15 @@ async def echo_twice(ws_url: str) -> None:
 
 
 def test_run_metrics_serves_the_handler_s_figures(tmp_path: Path) -> None:
-    (tmp_path / "echo_app.py").write_text(ECHO_APP)
-    proc = subprocess.Popen([*CLI, "run", "echo_app:handler", "--port", "0", "--metrics"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "PYTHONPATH": str(SRC)})
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 15)
-        assert ready, "run printed nothing"
-        banner = proc.stdout.readline()
-        ws_url = banner.rsplit(" at ", 1)[1].strip()
+    with run_echo_app(tmp_path, "--metrics") as ws_url:
         asyncio.run(echo_twice(ws_url))
         ctype, text = scrape(ws_url.replace("ws://", "http://", 1).rstrip("/") + "/metrics")
         # Other plain HTTP requests are answered as without --metrics.
         with pytest.raises(urllib.error.HTTPError) as refused:
             scrape(ws_url.replace("ws://", "http://", 1))
         assert refused.value.code == 426
-    finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 0
     assert ctype.startswith("text/plain; version=0.0.4")
-    found = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    found = metric_samples(text)
     assert found[("wsevents_connections_total", ())] == 1
     assert found[("wsevents_messages_received_total", (("kind", "text"),))] == 2
     assert found[("wsevents_messages_sent_total", (("kind", "text"),))] == 2
@@ -122,18 +121,7 @@ def test_run_metrics_serves_the_handler_s_figures(tmp_path: Path) -> None:
 
 
 def test_run_without_metrics_has_no_metrics_page(tmp_path: Path) -> None:
-    (tmp_path / "echo_app.py").write_text(ECHO_APP)
-    proc = subprocess.Popen([*CLI, "run", "echo_app:handler", "--port", "0"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "PYTHONPATH": str(SRC)})
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 15)
-        assert ready, "run printed nothing"
-        ws_url = proc.stdout.readline().rsplit(" at ", 1)[1].strip()
+    with run_echo_app(tmp_path) as ws_url:
         with pytest.raises(urllib.error.HTTPError) as refused:
             scrape(ws_url.replace("ws://", "http://", 1).rstrip("/") + "/metrics")
         assert refused.value.code == 426
-    finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 0

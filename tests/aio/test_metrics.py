@@ -12,23 +12,13 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 import wsevents
-from helpers import attach_echo, close_event, url_of
+from helpers import attach_echo, close_event, metric_samples, url_of
 from wsevents.metrics import CONTENT_TYPE, merge_families, render_families
 
 Until = Callable[..., Awaitable[None]]
 KiB = 1024
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of an exposition, as parsed by prometheus_client: ``(name, labels) -> value``."""
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 async def echo_server(make_server: Any, **options: Any) -> wsevents.Server:
@@ -71,7 +61,7 @@ async def test_messages_bytes_and_close_codes_both_ways(make_server: Any, until:
     assert server.metrics.counts() == counts  # the same once it ended: folded into the totals
     assert server.metrics.close_codes_received == {4001: 1}
     assert server.metrics.close_codes_sent == {4001: 1}  # the echo of the code
-    found = samples(server.metrics.render())
+    found = metric_samples(server.metrics.render())
     assert found[("wsevents_connections_total", ())] == 1
     assert found[("wsevents_connections_open", ())] == 0
     assert found[("wsevents_messages_received_total", (("kind", "text"),))] == 2
@@ -112,7 +102,7 @@ async def test_refused_handshakes_are_counted_by_status(make_server: Any) -> Non
         assert caught.value.status == status
     assert server.metrics.refused == {401: 1, 403: 2}
     assert server.stats["rejected"] == 3  # stats is kept as documented
-    found = samples(server.metrics.render())
+    found = metric_samples(server.metrics.render())
     assert found[("wsevents_handshakes_refused_total", (("status", "403"),))] == 2
     assert found[("wsevents_connections_total", ())] == 0
 
@@ -126,7 +116,7 @@ async def test_compression_ratio(make_server: Any) -> None:
     assert deflate["raw_in"] == deflate["raw_out"] == len(text)
     assert 0 < deflate["wire_in"] < len(text) // 10
     assert 0 < deflate["wire_out"] < len(text) // 10
-    found = samples(server.metrics.render())
+    found = metric_samples(server.metrics.render())
     ratio = found[("wsevents_deflate_ratio", (("direction", "out"),))]
     assert ratio == pytest.approx(deflate["wire_out"] / len(text))
     await asyncio.wait_for(client.close(1000), 5)
@@ -138,7 +128,7 @@ async def test_keepalive_round_trips_fill_the_histogram(make_server: Any, until:
     await until(lambda: server.metrics.keepalive_rtt_seconds.count >= 2)
     hist = server.metrics.keepalive_rtt_seconds
     assert sum(hist.counts) == hist.count and hist.sum > 0
-    found = samples(server.metrics.render())
+    found = metric_samples(server.metrics.render())
     assert found[("wsevents_keepalive_rtt_seconds_bucket", (("le", "+Inf"),))] == hist.count
     await asyncio.wait_for(client.close(1000), 5)
 
@@ -150,7 +140,7 @@ async def test_keepalive_timeout_is_counted(make_server: Any, until: Until) -> N
     client.transport.pause_reading()  # the pings go unanswered
     await until(lambda: server.stats["keepalive_timeouts"] == 1)
     await until(lambda: server.metrics.close_codes_sent == {1011: 1})
-    assert samples(server.metrics.render())[("wsevents_keepalive_timeouts_total", ())] == 1
+    assert metric_samples(server.metrics.render())[("wsevents_keepalive_timeouts_total", ())] == 1
 
 
 async def test_write_overflow_is_counted(make_server: Any, until: Until) -> None:
@@ -168,7 +158,7 @@ async def test_write_overflow_is_counted(make_server: Any, until: Until) -> None
         side.send_binary(chunk, errors.append)  # the send that finds the overflow fails
         await asyncio.sleep(0)
     assert (await asyncio.wait_for(closed, 5))[0] == 1008
-    found = samples(server.metrics.render())
+    found = metric_samples(server.metrics.render())
     assert found[("wsevents_write_overflows_total", ())] == 1
     assert found[("wsevents_close_codes_sent_total", (("code", "1008"),))] == 1
 
@@ -180,11 +170,11 @@ async def test_prometheus_client_collector(make_server: Any) -> None:
     registry = CollectorRegistry()
     collector = server.metrics.register(registry)
     text = generate_latest(registry).decode()
-    found = samples(text)
+    found = metric_samples(text)
     assert found[("wsevents_messages_received_total", (("kind", "text"),))] == 1
     assert found[("wsevents_connections_open", ())] == 1
     # The same figures as our own exposition.
-    assert samples(server.metrics.render()) == found
+    assert metric_samples(server.metrics.render()) == found
     registry.unregister(collector)
     await asyncio.wait_for(client.close(1000), 5)
 
@@ -192,7 +182,7 @@ async def test_prometheus_client_collector(make_server: Any) -> None:
 def test_worker_label(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WSEVENTS_WORKER", "3")
     server = wsevents.create_server()
-    found = samples(server.metrics.render())
+    found = metric_samples(server.metrics.render())
     assert found[("wsevents_connections_total", (("worker", "3"),))] == 0
     assert found[("wsevents_handshake_seconds_bucket", (("le", "+Inf"), ("worker", "3")))] == 0
     assert all(dict(labels).get("worker") == "3" for _, labels in found)
@@ -207,7 +197,7 @@ def test_merge_families_sums_every_sample_and_works_out_the_ratio_again() -> Non
     two.handshake_seconds.observe(3.0)
     one._deflate[:] = [100, 10, 0, 0]  # raw_out, wire_out, wire_in, raw_in
     two._deflate[:] = [300, 90, 0, 0]
-    found = samples(render_families(merge_families([one.families(), two.families()])))
+    found = metric_samples(render_families(merge_families([one.families(), two.families()])))
     assert found[("wsevents_connections_total", ())] == 5
     assert found[("wsevents_handshakes_refused_total", (("status", "403"),))] == 1
     assert found[("wsevents_handshakes_refused_total", (("status", "503"),))] == 1
@@ -238,7 +228,7 @@ async def test_metrics_handler_over_http(make_server: Any) -> None:
     await echoed(client, ["ping"])
     status, ctype, body = await asyncio.to_thread(_get, url_of(server, "/metrics", "http"))
     assert (status, ctype) == (200, CONTENT_TYPE)
-    assert samples(body)[("wsevents_messages_sent_total", (("kind", "text"),))] == 1
+    assert metric_samples(body)[("wsevents_messages_sent_total", (("kind", "text"),))] == 1
     assert await asyncio.to_thread(_get, url_of(server, "/", "http")) == (200, "text/plain", "page")
     assert (await asyncio.to_thread(_get, url_of(server, "/other", "http")))[0] == 426
     await asyncio.wait_for(client.close(1000), 5)

@@ -9,12 +9,10 @@ import socket
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 import wsevents
+from helpers import Figures, metric_samples
 from wsevents.worker_metrics import GATHER_WAIT, REFRESH, MetricsHub
-
-Figures = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def snapshot(connections: int, open_now: int) -> list[Any]:
@@ -52,11 +50,6 @@ def pump(hub: MetricsHub, now: float) -> None:
     hub.tick(now)
 
 
-def figures(text: str) -> Figures:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
 def scrape(hub: MetricsHub, workers: list[Worker], answers: dict[int, list[Any]], now: float) -> Figures:
     """Worker 0 asks for the sum; the workers in ``answers`` give those figures."""
     workers[0].write({"op": "scrape", "id": 1})
@@ -73,7 +66,7 @@ def scrape(hub: MetricsHub, workers: list[Worker], answers: dict[int, list[Any]]
     reply = workers[0].read()
     while reply["op"] != "sum":  # snapshot requests to worker 0 it has not answered
         reply = workers[0].read()
-    return figures(reply["text"])
+    return metric_samples(reply["text"])
 
 
 @pytest.fixture

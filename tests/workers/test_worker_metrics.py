@@ -12,23 +12,14 @@ import urllib.request
 from collections.abc import Callable
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 import wsevents
+from helpers import Figures, metric_samples
 
 from .conftest import Redis, Supervisor
 from .test_workers import clients_on_each, echoes
 
 Start = Callable[..., Supervisor]
-Figures = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def figures(text: str) -> Figures:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 async def scrape(port: int, timeout: float = 10) -> Figures:
@@ -36,7 +27,7 @@ async def scrape(port: int, timeout: float = 10) -> Figures:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as response:
             return str(response.read().decode())
 
-    return figures(await asyncio.to_thread(get))
+    return metric_samples(await asyncio.to_thread(get))
 
 
 def counters(found: Figures) -> Figures:
