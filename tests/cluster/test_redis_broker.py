@@ -22,7 +22,7 @@ from wsevents.aio import redis_broker, runner
 from wsevents.aio.broker import BrokerBacklogFull
 from wsevents.aio.redis_broker import RedisBroker
 
-from .conftest import Proxy, RedisServer, member, stream_length
+from .conftest import Member, Proxy, RedisServer, member, stream_length
 
 Until = Callable[..., Awaitable[None]]
 PEER = Path(__file__).with_name("peer.py")
@@ -35,6 +35,33 @@ def broker_of(server: wsevents.Server) -> RedisBroker:
 
 async def connected(until: Until, *servers: wsevents.Server) -> None:
     await until(lambda: all(broker_of(s).connected for s in servers), 10)
+
+
+async def publisher_and_reader(
+    make_server: Any, until: Until, publisher_broker: str | RedisBroker, reader_broker: str
+) -> tuple[wsevents.Server, wsevents.Server, Member]:
+    """A publisher and a reader, connected, and a member in the reader's room "r" that got the
+    publisher's "0"."""
+    publisher = await make_server(broker=publisher_broker)
+    reader = await make_server(broker=reader_broker)
+    await connected(until, publisher, reader)
+    far = await member(reader)
+    publisher.publish("r", "0")
+    await until(lambda: far.got == ["0"])
+    return publisher, reader, far
+
+
+async def cut_off(proxy: Proxy, server: wsevents.Server, until: Until) -> None:
+    """Cut ``server``, whose broker goes through ``proxy``, off Redis; return once its broker knows."""
+    proxy.cut()
+    await until(lambda: not broker_of(server).connected, 10)
+
+
+async def publish_all(publisher: wsevents.Server, texts: list[str]) -> None:
+    """Publish ``texts`` to the room "r", and return once the broker has written them to Redis."""
+    for text in texts:
+        publisher.publish("r", text)
+    await broker_of(publisher).flush()
 
 
 async def test_two_servers_in_one_process_deliver_to_each_other(
@@ -159,18 +186,11 @@ async def test_network_cut_resumes_from_the_last_entry_read(
     caplog: pytest.LogCaptureFixture,
     maxlen: int,
 ) -> None:
-    publisher = await make_server(broker=RedisBroker(redis_server.url, maxlen=maxlen, approximate=False))
-    reader = await make_server(broker=proxy.url)
-    await connected(until, publisher, reader)
-    far = await member(reader)
-    publisher.publish("r", "0")
-    await until(lambda: far.got == ["0"])
-    proxy.cut()
-    await until(lambda: not broker_of(reader).connected, 10)
+    broker = RedisBroker(redis_server.url, maxlen=maxlen, approximate=False)
+    publisher, reader, far = await publisher_and_reader(make_server, until, broker, proxy.url)
+    await cut_off(proxy, reader, until)
     sent = [str(i) for i in range(1, 51)]
-    for text in sent:
-        publisher.publish("r", text)
-    await broker_of(publisher).flush()
+    await publish_all(publisher, sent)
     caplog.set_level(logging.WARNING, "wsevents")
     proxy.mend()
     if maxlen > len(sent):
@@ -192,8 +212,7 @@ async def test_past_the_backlog_bound_publish_raises(
     reader = await make_server(broker=redis_server.url)
     await connected(until, publisher, reader)
     near, far = await member(publisher), await member(reader)
-    proxy.cut()
-    await until(lambda: not broker_of(publisher).connected, 10)
+    await cut_off(proxy, publisher, until)
     kept = [f"kept {i}" for i in range(5)]
     for text in kept:
         publisher.publish("r", text)
@@ -509,18 +528,10 @@ async def test_a_restart_while_the_publisher_is_idle_replays_what_a_cut_off_read
     # The publisher's last entries were only in the Redis that was lost, and it publishes nothing
     # afterwards: it must still notice the new dataset and add them again (benchmarks/cluster.py
     # lost up to 498 of 500 messages at one worker this way).
-    publisher = await make_server(broker=redis_server.url)
-    reader = await make_server(broker=proxy.url)
-    await connected(until, publisher, reader)
-    far = await member(reader)
-    publisher.publish("r", "0")
-    await until(lambda: far.got == ["0"])
-    proxy.cut()
-    await until(lambda: not broker_of(reader).connected, 10)
+    publisher, reader, far = await publisher_and_reader(make_server, until, redis_server.url, proxy.url)
+    await cut_off(proxy, reader, until)
     missed = [str(i) for i in range(1, 21)]
-    for text in missed:
-        publisher.publish("r", text)
-    await broker_of(publisher).flush()
+    await publish_all(publisher, missed)
     redis_server.restart()  # without persistence: the entries are gone
     proxy.mend()
     await until(lambda: far.got == ["0", *missed], 20)
@@ -533,26 +544,16 @@ async def test_entries_added_right_after_a_restart_come_after_the_replayed_ones(
     # The publisher's writer reaches the new Redis before anything told the process about the
     # restart (its reader is stopped here; redis-py reconnects an idle connection silently): the
     # writer itself must find the new dataset, and add the lost entries again before the new ones.
-    publisher = await make_server(broker=redis_server.url)
-    reader = await make_server(broker=proxy.url)
-    await connected(until, publisher, reader)
-    far = await member(reader)
-    publisher.publish("r", "0")
-    await until(lambda: far.got == ["0"])
+    publisher, reader, far = await publisher_and_reader(make_server, until, redis_server.url, proxy.url)
     read_loop = broker_of(publisher)._tasks[0]
     read_loop.cancel()
     await asyncio.wait([read_loop])
-    proxy.cut()
-    await until(lambda: not broker_of(reader).connected, 10)
+    await cut_off(proxy, reader, until)
     missed = [f"missed {i}" for i in range(10)]
-    for text in missed:
-        publisher.publish("r", text)
-    await broker_of(publisher).flush()
+    await publish_all(publisher, missed)
     redis_server.restart()
     after = [f"after {i}" for i in range(10)]
-    for text in after:
-        publisher.publish("r", text)
-    await broker_of(publisher).flush()
+    await publish_all(publisher, after)
     proxy.mend()
     await until(lambda: far.got == ["0", *missed, *after], 20)
     assert reader.stats["broker_gaps"] == 0
@@ -601,19 +602,12 @@ async def test_a_restart_replays_all_a_reader_that_reports_had_not_read_past_the
     # A reader further behind than `replay` entries (benchmarks/cluster.py: 518 of 100,000 lost
     # at a worker 1,500 entries behind, with the default 1,000): the publisher keeps what a
     # reader that reports has not read, and adds it all again.
-    publisher = await make_server(broker=RedisBroker(redis_server.url, replay=5))
-    reader = await make_server(broker=proxy.url)
-    await connected(until, publisher, reader)
-    far = await member(reader)
-    publisher.publish("r", "0")
-    await until(lambda: far.got == ["0"])
+    broker = RedisBroker(redis_server.url, replay=5)
+    publisher, reader, far = await publisher_and_reader(make_server, until, broker, proxy.url)
     await until(lambda: broker_of(reader)._origin in broker_of(publisher)._log.reports, 5)  # it reported
-    proxy.cut()
-    await until(lambda: not broker_of(reader).connected, 10)
+    await cut_off(proxy, reader, until)
     behind = [str(i) for i in range(1, 51)]
-    for text in behind:
-        publisher.publish("r", text)
-    await broker_of(publisher).flush()
+    await publish_all(publisher, behind)
     redis_server.restart()
     proxy.mend()
     await until(lambda: far.got == ["0", *behind], 20)
@@ -637,15 +631,10 @@ async def test_what_every_reader_has_read_is_not_kept_past_the_replay_floor(
 async def test_a_publisher_keeps_at_most_max_backlog_entries_for_a_replay(
     redis_server: RedisServer, proxy: Proxy, make_server: Any, until: Until
 ) -> None:
-    publisher = await make_server(broker=RedisBroker(redis_server.url, replay=5, max_backlog=20))
-    reader = await make_server(broker=proxy.url)
-    await connected(until, publisher, reader)
-    far = await member(reader)
-    publisher.publish("r", "0")
-    await until(lambda: far.got == ["0"])
+    broker = RedisBroker(redis_server.url, replay=5, max_backlog=20)
+    publisher, reader, far = await publisher_and_reader(make_server, until, broker, proxy.url)
     await until(lambda: broker_of(reader)._origin in broker_of(publisher)._log.reports, 5)
-    proxy.cut()
-    await until(lambda: not broker_of(reader).connected, 10)
+    await cut_off(proxy, reader, until)
     for i in range(1, 51):
         publisher.publish("r", str(i))
         await broker_of(publisher).flush()
