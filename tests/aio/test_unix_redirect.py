@@ -9,7 +9,6 @@ reached over TCP cannot send the client to a Unix socket.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 import wsevents
 import wsevents.sync
 from helpers import Servers, attach_echo
+from proxies import pipe
 from wsevents.protocol.proxy import same_origin
 from wsevents.protocol.url import parse_url
 
@@ -59,7 +59,7 @@ async def unix_front(servers: Servers, path: str, route: Route, seen: Seen,
             return
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", backend)
         up_writer.write(head)
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     servers.append(await asyncio.start_unix_server(handle, path))
 
@@ -68,14 +68,6 @@ def _parse_head(head: bytes) -> tuple[str, dict[str, str]]:
     first, *lines = head.decode("latin-1").split("\r\n")
     pairs = (line.partition(":") for line in lines if line)
     return first, {name.strip().lower(): value.strip() for name, _, value in pairs}
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.close()
 
 
 async def echoed_aio(url: str, **options: Any) -> str:
