@@ -35,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from common import LOADGEN_CORE, machine, pin, raise_nofile, source_commit, versions  # noqa: E402
+from contenders.lib_wsevents import AIOFASTNET_ENV  # noqa: E402
 from procs import Failed, Server, choose_loadgen, loadgen, run_json  # noqa: E402
 
 PURE = {"WSEVENTS_NO_SPEEDUPS": "1"}
@@ -143,6 +144,8 @@ class Bench:
         self.contenders = list(CONTENDERS)
         for ref in reversed([r for r in (args.baseline or "").split(",") if r]):
             self.contenders = with_baseline(self.contenders, ref)
+        if args.aiofastnet:
+            self.contenders = with_aiofastnet(self.contenders)
 
     def wanted(self, label: str) -> bool:
         return not self.only or label in self.only
@@ -455,6 +458,16 @@ def with_baseline(contenders: list[Contender], ref: str) -> list[Contender]:
     return [*contenders[:at], *extra, *contenders[at:]]
 
 
+def with_aiofastnet(contenders: list[Contender]) -> list[Contender]:
+    """``contenders`` with wsevents-c served on aiofastnet's transports, right after wsevents-c.
+
+    The same server, its loop patched by ``aiofastnet.patch_loop`` (README.md, "Fast transports").
+    """
+    fast = Contender("wsevents-c+aiofastnet", "wsevents", {AIOFASTNET_ENV: "1"}, speedups=True)
+    at = next(i for i, c in enumerate(contenders) if c.label == "wsevents-c") + 1
+    return [*contenders[:at], fast, *contenders[at:]]
+
+
 def build_speedups(package: Path) -> None:
     """Compile ``package``'s C speed-up in place with the system compiler (what setup.py builds)."""
     import sysconfig
@@ -517,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", metavar="REF",
                         help="also serve wsevents as of these git revisions, comma-separated (before/after "
                         "in one run)")
+    parser.add_argument("--aiofastnet", action="store_true",
+                        help="also serve wsevents-c on aiofastnet's transports (row wsevents-c+aiofastnet)")
     parser.add_argument("--top", type=int, default=15, help="--profile: functions shown")
     args = parser.parse_args(argv)
     if args.quick:

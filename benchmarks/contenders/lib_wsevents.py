@@ -11,11 +11,15 @@ style on pipelined (run.py's style table shows both).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 from common import BCAST_TEXT, BLOB, CONTROL_PATH, MAX_SIZE, TEXT
+
+#: Set (to anything) by run.py's ``--aiofastnet`` row: serve on aiofastnet's transports.
+AIOFASTNET_ENV = "WSEVENTS_BENCH_AIOFASTNET"
 
 
 def _options(compression: bool) -> dict[str, Any]:
@@ -24,6 +28,13 @@ def _options(compression: bool) -> dict[str, Any]:
 
 async def serve(ready: Callable[[int], None], *, compression: bool, style: str = "event") -> None:
     import wsevents
+
+    if os.environ.get(AIOFASTNET_ENV):
+        # run.py --aiofastnet: the same server on aiofastnet's transports instead of asyncio's
+        # (benchmarks/README.md, "Fast transports"); without aiofastnet installed the row fails.
+        import aiofastnet
+
+        aiofastnet.patch_loop(asyncio.get_running_loop())
 
     def broadcast(_: object) -> None:
         if hasattr(server, "broadcast"):
