@@ -98,6 +98,7 @@ class _CloseSide(_ConnectionBase):
         transport = self._transport
         if transport is None:
             return
+        self._flush()  # the close answer, if it is still corked, goes before the TCP close
         # Reading must go on to see the EOF even if the application paused it.
         self._pause_reasons.clear()
         if not transport.is_closing():
@@ -127,6 +128,7 @@ class _CloseSide(_ConnectionBase):
             self._emit_safe("error", error)
         if self._transport is not None:
             self._pause_reasons.clear()
+            self._flush()
             self._transport.close()
 
     def _abandon(self, code: int, reason: str) -> None:
@@ -164,6 +166,7 @@ class _CloseSide(_ConnectionBase):
 
     def _abort(self) -> None:
         if self._transport is not None:
+            self._flush()  # a corked close frame may still reach the peer before the reset
             self._transport.abort()
         else:
             # Never connected: nothing will call connection_lost.

@@ -77,6 +77,9 @@ class _ConnectionBase(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol)
     _write_paused: bool
     _drain_waiter: _DrainWaiter | None
     _drain_callbacks: list[SendCallback]
+    # Writes held while one read is dispatched (transport.py), or None outside of it.
+    _corked: list[bytes] | None
+    _corked_size: int
     # Closing (closing.py); _timer is the handshake's, then the close's deadline.
     _close_code: int | None
     _close_reason: str
@@ -97,6 +100,7 @@ class _ConnectionBase(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol)
     if TYPE_CHECKING:
         # What one mixin calls on another (the mixins define them; Connection has them all).
         def _write(self, data: bytes) -> None: ...
+        def _flush(self) -> None: ...
         def _later(self, delay: float, fn: Callable[[], None]) -> asyncio.TimerHandle: ...
         def _internal_error(self, where: str, exc: Exception) -> None: ...
         def _connect_failed(self, error: BaseException) -> None: ...

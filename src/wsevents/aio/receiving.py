@@ -54,10 +54,11 @@ class _ReceiveSide(_ConnectionBase):
         if self._debug:
             logger.debug("%r received %s message of %d bytes", self, event, size)
         delivered = streamed
-        if event == "text" and self.listener_count("text"):
+        listeners = self._listeners  # listener_count() without its two calls: once per message
+        if event == "text" and listeners.get("text"):
             self._emit_safe("text", message)
             delivered = True
-        if self.listener_count("message"):
+        if listeners.get("message"):
             self._emit_safe("message", message)
             delivered = True
         if delivered:

@@ -23,29 +23,61 @@ __all__ = ["_DrainWaiter", "_SendSide"]
 
 logger = logging.getLogger("wsevents")
 
+# A drain waiter not settled yet.
+_PENDING = object()
+
 
 class _DrainWaiter:
     """What every send returns while writing is paused: one per drain, not one per send.
 
     All the sends made before the transport drains share one future; each
     ``await`` gets its own shield of it, so a cancelled or timed-out awaiter
-    (``wait_for(send(...), t)``) cannot cancel the others' wait.
+    (``wait_for(send(...), t)``) cannot cancel the others' wait. Made with a
+    loop instead of a future, the future is only created if someone awaits
+    before it is settled: the sends of one read (see transport.py) usually
+    complete with their one write, and then cost no future.
     """
 
-    __slots__ = ("future",)
+    __slots__ = ("future", "_loop", "_outcome")
 
-    def __init__(self, future: asyncio.Future[None]) -> None:
+    def __init__(
+        self, future: asyncio.Future[None] | None, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
         self.future = future
+        self._loop = loop
+        self._outcome: object = _PENDING
+
+    def settle(self, error: BaseException | None) -> None:
+        """Complete it (once): with success, or ``error``."""
+        if self._outcome is not _PENDING:
+            return
+        self._outcome = error
+        future = self.future
+        if future is not None and not future.done():
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+                future.exception()  # mark retrieved: fire-and-forget senders never look
 
     def __await__(self) -> Generator[Any, None, None]:
-        return asyncio.shield(self.future).__await__()
+        future = self.future
+        if future is None:
+            outcome = self._outcome
+            if isinstance(outcome, BaseException):
+                return Failed(outcome).__await__()
+            if outcome is None:
+                return DONE.__await__()
+            assert self._loop is not None
+            future = self.future = self._loop.create_future()
+        return asyncio.shield(future).__await__()
 
     def done(self) -> bool:
         """Whether the data has been handed to the operating system (or the connection ended)."""
-        return self.future.done()
+        return self._outcome is not _PENDING or (self.future is not None and self.future.done())
 
     def __repr__(self) -> str:
-        return f"<DrainWaiter {self.future!r}>"
+        return f"<DrainWaiter {'pending' if self._outcome is _PENDING else 'settled'}>"
 
 
 class _SendSide(_ConnectionBase):
@@ -55,18 +87,16 @@ class _SendSide(_ConnectionBase):
         self._write_paused = False
         self._drain_waiter = None
         self._drain_callbacks = []
+        self._corked = None
+        self._corked_size = 0
 
     def _release_senders(self, error: ConnectionClosed | None) -> None:
         """Complete every send made while writing was paused (in send order), with ``error`` or success."""
         self._write_paused = False
         waiter, self._drain_waiter = self._drain_waiter, None
         callbacks, self._drain_callbacks = self._drain_callbacks, []
-        if waiter is not None and not waiter.future.done():
-            if error is None:
-                waiter.future.set_result(None)
-            else:
-                waiter.future.set_exception(error)
-                waiter.future.exception()  # mark retrieved: fire-and-forget senders never look
+        if waiter is not None:
+            waiter.settle(error)
         for callback in callbacks:
             self._call_safe(callback, error)
 
@@ -86,7 +116,9 @@ class _SendSide(_ConnectionBase):
         return None
 
     def _sent(self, callback: SendCallback | None) -> Awaitable[None]:
-        if not self._write_paused:
+        # A send made while a read is dispatched is in the cork, not yet with the transport:
+        # it completes when the cork is written (transport._uncork), like one made while paused.
+        if not self._write_paused and self._corked is None:
             if callback is not None:
                 callback(None)
             return DONE
@@ -95,7 +127,7 @@ class _SendSide(_ConnectionBase):
             self._drain_callbacks.append(callback)
         waiter = self._drain_waiter
         if waiter is None:
-            waiter = self._drain_waiter = _DrainWaiter(self._loop.create_future())
+            waiter = self._drain_waiter = _DrainWaiter(None, self._loop)
         return waiter
 
     def send_text(self, text: str, callback: SendCallback | None = None) -> Awaitable[None]:
@@ -105,17 +137,20 @@ class _SendSide(_ConnectionBase):
         """
         if not isinstance(text, str):
             raise TypeError(f"send_text takes a str, not {type(text).__name__}")
-        error = self._check_open()
-        if error is None and self.out_stream is not None:
-            error = InvalidState("cannot send text while a binary stream is being sent")
-        if error is not None:
-            return self._misuse(error, callback)
+        if self.ready_state is not ReadyState.OPEN or self._write_paused or self.out_stream is not None:
+            error = self._check_open()
+            if error is None and self.out_stream is not None:
+                error = InvalidState("cannot send text while a binary stream is being sent")
+            if error is not None:
+                return self._misuse(error, callback)
         core = self._core
         assert core is not None
         core.send_text(text)
         core.write_to(self._write)
         if self._debug:
             logger.debug("%r sent text message of %d characters", self, len(text))
+        if callback is None and self._corked is None and not self._write_paused:
+            return DONE
         return self._sent(callback)
 
     def send_binary(self, data: BytesLike, callback: SendCallback | None = None) -> Awaitable[None]:

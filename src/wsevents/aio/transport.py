@@ -21,9 +21,13 @@ from . import runner
 from .conn_base import _ConnectionBase
 from .receiving import _END
 
-__all__ = ["_TransportAdapter"]
+__all__ = ["CORK_LIMIT", "_TransportAdapter"]
 
 logger = logging.getLogger("wsevents")
+
+#: Bytes written while a read is dispatched that are joined into one write; past it they go
+#: out at once (a large message is written as it is, never copied into a join).
+CORK_LIMIT = 64 * 1024
 
 
 class _TransportAdapter(_ConnectionBase):
@@ -62,7 +66,18 @@ class _TransportAdapter(_ConnectionBase):
             if core is not None:
                 core.receive_data(data)
                 assert self._receiver is not None
-                self._receiver.pump()
+                # Everything written while this read is dispatched (echoes, pongs, the close
+                # answer) goes out in one write at the end: one system call, not one per message.
+                corked: list[bytes] = []
+                self._corked = corked
+                try:
+                    self._receiver.pump()
+                finally:
+                    self._corked = None
+                    if corked:
+                        self._write_out(corked)
+                    if self._drain_waiter is not None or self._drain_callbacks:
+                        self._settle_batch()
                 return
             self._head_received(data)
         except Exception as exc:
@@ -157,9 +172,44 @@ class _TransportAdapter(_ConnectionBase):
             self.close(CloseCode.INTERNAL_ERROR.value, "internal error")
 
     def _write(self, data: bytes) -> None:
+        corked = self._corked
+        if corked is not None:
+            if len(data) < CORK_LIMIT:
+                corked.append(data)
+                self._corked_size += len(data)
+                if self._corked_size >= CORK_LIMIT:
+                    self._write_out(corked)
+                return
+            self._flush()  # what came before goes first; a big write is not copied
+        self._write_now(data)
+
+    def _write_now(self, data: bytes) -> None:
         transport = self._transport
         # Once asyncio has seen the socket fail, writes are pointless and it logs
         # "socket.send() raised exception." for each: drop them quietly.
         if transport is not None and not transport.is_closing():
             transport.write(data)
+
+    def _write_out(self, corked: list[bytes]) -> None:
+        """Write what the cork holds, as one write, and empty it."""
+        data = corked[0] if len(corked) == 1 else b"".join(corked)
+        corked.clear()
+        self._corked_size = 0
+        self._write_now(data)
+
+    def _flush(self) -> None:
+        """Hand what the read being dispatched has written so far to the transport, in order.
+
+        Called before the transport is closed, half-closed or aborted, so that a corked
+        close frame is not lost.
+        """
+        if self._corked:
+            self._write_out(self._corked)
+
+    def _settle_batch(self) -> None:
+        """The sends made while a read was dispatched waited like sends made while writing is
+        paused (sending._sent): if the one write went out whole, they are done now, else they
+        complete when the transport drains."""
+        if not self._write_paused:
+            self._release_senders(None)
 
