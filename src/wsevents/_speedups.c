@@ -229,10 +229,35 @@ plain_header(const unsigned char *p, Py_ssize_t avail, int mask_bit, Py_ssize_t 
     return hl;
 }
 
+/* The bound of scan's limit argument: -1 for none (None, or past any buffer), -2 when no payload
+ * is within it (a negative bound: the pure parser fails every message); -1 with an exception
+ * set when it is not an int. */
+static int
+parse_limit(PyObject *obj, Py_ssize_t *limit)
+{
+    long long value;
+    int overflow;
+
+    if (obj == Py_None) {
+        *limit = -1;
+        return 0;
+    }
+    value = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (value == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow > 0 || value > PY_SSIZE_T_MAX)
+        *limit = -1;
+    else if (overflow < 0 || value < 0)
+        *limit = -2;
+    else
+        *limit = (Py_ssize_t)value;
+    return 0;
+}
+
 /* scan(buf, pos, mask_bit, limit) -> (pending, new_pos)
  *
  * From buf[pos:], the events of consecutive whole frames that are "plain": FIN set, RSV clear,
- * text or binary, MASK bit equal to mask_bit (0x80 or 0), payload at most limit bytes (-1: no
+ * text or binary, MASK bit equal to mask_bit (0x80 or 0), payload at most limit bytes (None: no
  * bound). It stops before anything else: a control frame, a fragment, RSV bits, a partial frame,
  * a frame over the bound, a text frame that is not valid UTF-8 -- which the pure parser then
  * handles as ever -- and after SCAN_MAX_FRAMES frames or SCAN_MAX_PAYLOAD payload bytes. The
@@ -259,8 +284,7 @@ speedups_scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     pos = PyLong_AsSsize_t(args[1]);
     mask_bit = PyLong_AsLong(args[2]);
-    limit = PyLong_AsSsize_t(args[3]);
-    if (PyErr_Occurred())
+    if (PyErr_Occurred() || parse_limit(args[3], &limit) < 0)
         return NULL;
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
         return NULL;
@@ -275,7 +299,7 @@ speedups_scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     buf = (const unsigned char *)view.buf;
-    while (frames < SCAN_MAX_FRAMES && total < SCAN_MAX_PAYLOAD) {
+    while (limit != -2 && frames < SCAN_MAX_FRAMES && total < SCAN_MAX_PAYLOAD) {
         hl = plain_header(buf + pos, view.len - pos, (int)mask_bit, limit, &n);
         if (hl == 0 || (frames && total + n > SCAN_MAX_PAYLOAD))
             break;

@@ -88,9 +88,8 @@ def _ending(draw: st.DrawFn, client: bool, limit: int | None) -> tuple[bytes, Ex
     if kind == "close":
         return _peer(client, CLOSE, close_payload(1000, "bye")), [(ev.CLOSE, 1000, "bye")], True
     if kind == "utf8":
-        return _peer(client, TEXT, b"ok" + draw(st.sampled_from([b"\xff", b"\xc0\x80", b"\xed\xa0\x80"]))), [
-            (ev.FAIL, 1007)
-        ], True
+        invalid = draw(st.sampled_from([b"\xff", b"\xc0\x80", b"\xed\xa0\x80"]))
+        return _peer(client, TEXT, b"ok" + invalid), [(ev.FAIL, 1007)], True
     big = b"x" * (LIMIT + draw(st.integers(1, 50)))
     if kind == "big_text":
         if limit is None:
@@ -277,26 +276,37 @@ def test_scan_stops_before_what_the_pure_steps_must_parse() -> None:
     ]:
         buf = memoryview(b"??" + head + tail)
         assert scan(buf, 2, 0x80, 10) == (taken, 2 + len(head)), tail
-    assert scan(memoryview(head), 0, 0, -1) == ([], 0)  # masked frames on a client
+    assert scan(memoryview(head), 0, 0, None) == ([], 0)  # masked frames on a client
 
 
 def test_scan_bounds_its_work_by_payload_but_takes_one_big_frame() -> None:
     scan = _speedups.scan
     big = frame(BINARY, b"x" * 70_000)
-    pending, pos = scan(memoryview(big + big), 0, 0x80, -1)
+    pending, pos = scan(memoryview(big + big), 0, 0x80, None)
     assert pos == len(big) and pending[-1] == (ev.BINARY_START,) and len(pending) == 4
     small = frame(BINARY, b"y" * 30_000)
-    pending, pos = scan(memoryview(small * 3), 0, 0x80, -1)
+    pending, pos = scan(memoryview(small * 3), 0, 0x80, None)
     assert pos == 2 * len(small)
 
 
 def test_scan_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError):
-        _speedups.scan(memoryview(b""), 1, 0x80, -1)
+        _speedups.scan(memoryview(b""), 1, 0x80, None)
     with pytest.raises(ValueError):
-        _speedups.scan(memoryview(b""), 0, 1, -1)
+        _speedups.scan(memoryview(b""), 0, 1, None)
+    with pytest.raises(TypeError):
+        _speedups.scan(memoryview(b""), 0, 0x80, "10")
     with pytest.raises(TypeError):
         _speedups.scan(memoryview(b""), 0, 0x80)
+
+
+@pytest.mark.parametrize("limit", [-1, -(2**70), 0, 2**70])
+def test_any_bound_means_what_it_means_on_the_pure_path(limit: int) -> None:
+    """A bound no payload fits (negative: every message fails) or past any buffer (none)."""
+    wire = frame(TEXT, "") + frame(TEXT, "a") + frame(BINARY, b"b")
+    traces = [drive(cls(client=False, max_message_size=limit), wire, [], [9]) for cls in (FastCore, PureCore)]
+    assert traces[0] == traces[1]
+    assert merged_events(traces[0])[0][0] == (ev.FAIL if limit < 0 else ev.TEXT)
 
 
 # -- both paths in lockstep, whatever the I/O layer does between pulls ---------------------------

@@ -21,7 +21,9 @@ __all__ = ["mask", "mask_python", "scan", "Scan", "SPEEDUPS"]
 class Scan(Protocol):
     """The type of :data:`scan` (a protocol, not a Callable: a class attribute holding it is no method)."""
 
-    def __call__(self, buf: memoryview, pos: int, mask_bit: int, limit: int, /) -> tuple[list[Any], int]: ...
+    def __call__(
+        self, buf: memoryview, pos: int, mask_bit: int, limit: int | None, /
+    ) -> tuple[list[Any], int]: ...
 
 
 def mask_python(data: bytes | bytearray | memoryview, key: bytes) -> bytes:

@@ -193,8 +193,7 @@ class FrameReader:
         """
         pending = self._pending
         if not pending and self._remaining < 0 and self._scan is not None and not self._msg_opcode:
-            limit = -1 if self.max_message_size is None else self.max_message_size
-            pending, self._pos = self._scan(self._view, self._pos, self._mask_in, limit)
+            pending, self._pos = self._scan(self._view, self._pos, self._mask_in, self.max_message_size)
             self._pending = pending
         if pending:
             ahead: Event = pending.pop()
