@@ -345,8 +345,8 @@ async def test_pending_sends_share_one_waiter_and_complete_in_order(pair: Pair) 
     # transport's own buffering (uvloop's is attributed to the line that calls transport.write).
     modules = {inspect.getfile(k) for k in Connection.__mro__ if k.__module__.startswith("wsevents.aio")}
     assert inspect.getfile(Connection.send_binary) in modules
-    source, first = inspect.getsourcelines(Connection._write)
-    write_file = inspect.getfile(Connection._write)
+    source, first = inspect.getsourcelines(Connection._write_now)  # the one caller of transport.write
+    write_file = inspect.getfile(Connection._write_now)
     here = [tracemalloc.Filter(True, module) for module in sorted(modules)] + [
         tracemalloc.Filter(False, write_file, lineno) for lineno in range(first, first + len(source))
     ]
