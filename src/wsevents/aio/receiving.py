@@ -1,5 +1,7 @@
-"""The receiving side of a connection: the core's events become listener calls, streams, or
-entries of the ``recv()`` queue, with reading paused while the application lags behind."""
+"""The receiving side of a connection: bytes read go to the core, whose events become listener
+calls, streams, or entries of the ``recv()`` queue, with reading paused while the application
+lags behind. One text message goes from ``data_received`` here through the core's parser
+(``protocol/reader.py``) to ``emit`` (``emitter.py``) and the ``"text"`` listeners."""
 
 from __future__ import annotations
 
@@ -48,6 +50,30 @@ class _ReceiveSide(_ConnectionBase):
         self._dropped_kinds = set()
         self._recv_called = False
         self._queue_stall_timer = None
+
+    def data_received(self, data: bytes) -> None:
+        """asyncio.Protocol callback: the handshake head first, then frames for the core."""
+        try:
+            core = self._core
+            if core is not None:
+                core.receive_data(data)
+                assert self._receiver is not None
+                # Everything written while this read is dispatched (echoes, pongs, the close
+                # answer) goes out in one write at the end: one system call, not one per message.
+                corked: list[bytes] = []
+                self._corked = corked
+                try:
+                    self._receiver.pump()
+                finally:
+                    self._corked = None
+                    if corked:
+                        self._write_out(corked)
+                    if self._drain_waiter is not None or self._drain_callbacks:
+                        self._settle_batch()
+                return
+            self._head_received(data)
+        except Exception as exc:
+            self._internal_error("data_received", exc)
 
     def _message(self, message: str | bytes, event: str, size: int, streamed: bool = False) -> None:
         """A whole message arrived (``streamed``: its ``"binary"`` listeners already had the stream)."""

@@ -1,8 +1,10 @@
 """The asyncio side of a connection: the ``asyncio.Protocol`` callbacks and the guard around them.
 
-Bytes read go to the handshake until it is done, then to the core and the receive
-dispatcher (``receiving.py``); writing paused or resumed by the transport settles the
-sends waiting on it (``sending.py``); the end of the socket goes to ``closing.py``.
+Bytes read go to the handshake until it is done (``_head_received``), then to the core
+and the receive dispatcher (``receiving.py``, which has ``data_received``). What is
+written while a read is dispatched is corked here and goes out as one write. Writing
+paused or resumed by the transport settles the sends waiting on it (``sending.py``); the
+end of the socket goes to ``closing.py``.
 """
 
 from __future__ import annotations
@@ -58,30 +60,6 @@ class _TransportAdapter(_ConnectionBase):
         timeout = self._handshake.timeout if self._handshake is not None else None
         if timeout is not None and self.ready_state is ReadyState.CONNECTING:
             self._timer = self._later(timeout, self._handshake_timed_out)
-
-    def data_received(self, data: bytes) -> None:
-        """asyncio.Protocol callback: the handshake head first, then frames for the core."""
-        try:
-            core = self._core
-            if core is not None:
-                core.receive_data(data)
-                assert self._receiver is not None
-                # Everything written while this read is dispatched (echoes, pongs, the close
-                # answer) goes out in one write at the end: one system call, not one per message.
-                corked: list[bytes] = []
-                self._corked = corked
-                try:
-                    self._receiver.pump()
-                finally:
-                    self._corked = None
-                    if corked:
-                        self._write_out(corked)
-                    if self._drain_waiter is not None or self._drain_callbacks:
-                        self._settle_batch()
-                return
-            self._head_received(data)
-        except Exception as exc:
-            self._internal_error("data_received", exc)
 
     def _head_received(self, data: bytes) -> None:
         handshake = self._handshake
@@ -205,11 +183,3 @@ class _TransportAdapter(_ConnectionBase):
         """
         if self._corked:
             self._write_out(self._corked)
-
-    def _settle_batch(self) -> None:
-        """The sends made while a read was dispatched waited like sends made while writing is
-        paused (sending._sent): if the one write went out whole, they are done now, else they
-        complete when the transport drains."""
-        if not self._write_paused:
-            self._release_senders(None)
-
