@@ -118,8 +118,9 @@ class _ReceiveSide(_ConnectionBase):
 
     def _message_listener(self) -> str | None:
         """The first message event that has listeners, or ``None`` (messages then go to recv())."""
+        listeners = self._listeners  # twice per message with recv(): no listener_count() calls
         for event in _MESSAGE_EVENTS:
-            if self.listener_count(event):
+            if listeners.get(event):
                 return event
         return None
 
@@ -213,7 +214,11 @@ class _ReceiveSide(_ConnectionBase):
         self._queue.popleft()
         assert isinstance(message, (str, bytes))
         self._queued_bytes -= len(message)
-        if self._queued_bytes <= self.max_buffer_length and len(self._queue) < self._options.max_queue:
+        if (
+            self._pause_reasons
+            and self._queued_bytes <= self.max_buffer_length
+            and len(self._queue) < self._options.max_queue
+        ):
             self._resume_reading("queue")
         return message
 
