@@ -80,6 +80,9 @@ class InStream(EventEmitter):
         # buffered behind it instead of being emitted first.
         self._holding = False
         self._in_read = False
+        # False while read() waits for the whole message: a piece then only wakes it at the end
+        # or over the limit, not once per piece read from the socket.
+        self._wake_each = True
         self._consumed = 0
         self._stall_timer: asyncio.TimerHandle | None = None
         self._stall_warned = False
@@ -107,7 +110,8 @@ class InStream(EventEmitter):
                 self._pressure = True
                 self._pause_reading()
                 self._watch_stall()
-        self._wake()
+        if self._wake_each or self._pressure:
+            self._wake()
 
     def _end(self) -> None:
         self._ended = True
@@ -151,6 +155,22 @@ class InStream(EventEmitter):
         """Take up to ``n`` bytes for a reader, then release backpressure behind them."""
         data = self._take(n)
         self._consumed += len(data)
+        self._after_take()
+        return data
+
+    def _take_chunks(self, parts: list[bytes]) -> int:
+        """Move every held piece to ``parts`` (not joined: the reader joins once); their size."""
+        chunks = self._chunks
+        parts.extend(chunks)
+        chunks.clear()
+        size = self._held
+        self._held = 0
+        self._consumed += size
+        self._after_take()
+        return size
+
+    def _after_take(self) -> None:
+        """Release backpressure behind what a reader took; held pieces go on to ``"data"``."""
         self._holding = True
         try:
             self._release_pressure()
@@ -158,7 +178,6 @@ class InStream(EventEmitter):
             self._holding = False
         if self._chunks and not self._paused and self.listener_count("data"):
             self._schedule_flush()
-        return data
 
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
@@ -305,24 +324,11 @@ class InStream(EventEmitter):
 
     async def _read(self, n: int) -> bytes:
         if n < 0:
-            parts: list[bytes] = []
-            size = 0
-            while True:
-                if self._chunks:
-                    piece = self._take_read()
-                    parts.append(piece)
-                    size += len(piece)
-                    if size > self.limit:
-                        error = MessageTooBig(f"binary message of over {self.limit} bytes")
-                        if self._fail is not None:
-                            self._fail(error)
-                        raise error
-                if self._ended:
-                    if self._error is not None:
-                        raise self._error
-                    self._maybe_end()
-                    return b"".join(parts)
-                await self._wait()
+            self._wake_each = False
+            try:
+                return await self._read_all()
+            finally:
+                self._wake_each = True
         while not self._chunks:
             if self._ended:
                 if self._error is not None:
@@ -333,6 +339,25 @@ class InStream(EventEmitter):
         data = self._take_read(n)
         self._maybe_end()
         return data
+
+    async def _read_all(self) -> bytes:
+        """The rest of the message, joined once (pieces are not joined as they are taken)."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            if self._chunks:
+                size += self._take_chunks(parts)
+                if size > self.limit:
+                    error = MessageTooBig(f"binary message of over {self.limit} bytes")
+                    if self._fail is not None:
+                        self._fail(error)
+                    raise error
+            if self._ended:
+                if self._error is not None:
+                    raise self._error
+                self._maybe_end()
+                return b"".join(parts)
+            await self._wait()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iterate()
