@@ -375,6 +375,12 @@ class FrameReader:
             if last:
                 self._msg_opcode = 0
                 counts[2] += 1
+            if type(piece) is memoryview:
+                # A piece that is all of one received bytes object (a client's unmasked payload,
+                # read after read) is handed on as that object instead of a copy of it.
+                owner = piece.obj
+                if type(owner) is bytes and len(owner) == len(piece):
+                    return (BINARY, owner, last)
             return (BINARY, bytes(piece), last)
         counts[1] += len(piece)
         if whole:
