@@ -192,9 +192,12 @@ class FrameReader:
         bytes stay here, unparsed, until it goes on.
         """
         pending = self._pending
-        if not pending and self._remaining < 0 and self._scan is not None and not self._msg_opcode:
-            pending, self._pos = self._scan(self._view, self._pos, self._mask_in, self.max_message_size)
-            self._pending = pending
+        if not pending and self._remaining < 0:
+            if len(self._view) - self._pos < 2:
+                return None  # no header yet: the usual end of a read, without a scan or a step
+            if self._scan is not None and not self._msg_opcode:
+                pending, self._pos = self._scan(self._view, self._pos, self._mask_in, self.max_message_size)
+                self._pending = pending
         if pending:
             ahead: Event = pending.pop()
             n = pending.pop()
