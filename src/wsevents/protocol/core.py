@@ -34,6 +34,7 @@ from collections.abc import Callable
 from enum import Enum, IntEnum
 
 from ..errors import InvalidState, MessageTooBig, ProtocolError
+from ._mask import mask
 from .closecodes import CloseCode
 from .events import CLOSE, FAIL, PING, PONG, Event
 from .extensions import Extension
@@ -204,11 +205,17 @@ class WebSocketCore(FrameReader):
 
     def _send(self, opcode: int, payload: bytes, fin: bool = True, rsv: int = 0) -> None:
         n = len(payload)
-        if n < 126 and self._keys is None and fin and not rsv:
-            # The common small server frame: a 2-byte header, one write.
-            self._out.append(bytes((0x80 | opcode, n)) + payload)
+        keys = self._keys
+        if n < 126 and fin and not rsv:
+            if keys is None:
+                # The common small server frame: a 2-byte header, one write.
+                self._out.append(bytes((0x80 | opcode, n)) + payload)
+            else:
+                # The common small client frame: the same with the MASK bit and key (RFC 6455 5.3).
+                fresh = keys.next()
+                self._out.append(bytes((0x80 | opcode, 0x80 | n)) + fresh + mask(payload, fresh))
             return
-        key = None if self._keys is None else self._keys.next()
+        key = None if keys is None else keys.next()
         header, body = build_frame(opcode, payload, fin, key, rsv=rsv)
         if len(body) <= JOIN_LIMIT:
             self._out.append(header + body)
