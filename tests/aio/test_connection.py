@@ -762,3 +762,18 @@ async def test_connect_event_on_both_sides(make_server, url_for):
     assert server_connects == [()]
     assert client_connects == [()]
     await asyncio.wait_for(conn.close(), 5)
+
+
+async def test_ready_state_is_read_only(echo_url, ws_connect):
+    # It follows the connection: only close() and the peer move it, never an assignment.
+    conn = await ws_connect(echo_url)
+    with pytest.raises(AttributeError, match="ready_state"):
+        conn.ready_state = wsevents.Connection.CLOSED
+    assert conn.ready_state is wsevents.ReadyState.OPEN
+    reconnecting = wsevents.connect(echo_url, reconnect=True)
+    try:
+        with pytest.raises(AttributeError, match="ready_state"):
+            reconnecting.ready_state = wsevents.Connection.OPEN
+        assert reconnecting.ready_state is wsevents.ReadyState.CONNECTING
+    finally:
+        await reconnecting.close()

@@ -61,7 +61,7 @@ class _CloseSide(_ConnectionBase):
         if self._ka_timer is not None:
             self._ka_timer.cancel()
             self._ka_timer = None
-        previous = self.ready_state
+        previous = self._ready_state
         self._set_ready_state(ReadyState.CLOSED)
         if self._core is not None:
             self._core.receive_eof()
@@ -137,7 +137,7 @@ class _CloseSide(_ConnectionBase):
         The close frame is written for form's sake; the socket is aborted at
         once, and ``"close"`` reports ``code`` and ``reason``.
         """
-        if self.ready_state is ReadyState.CLOSED:
+        if self._ready_state is ReadyState.CLOSED:
             return
         if self._close_code is None:
             self._close_code = code
@@ -198,7 +198,7 @@ class _CloseSide(_ConnectionBase):
             TypeError: a str as the code (``close("bye")``): the code comes first.
         """
         code, reason = close_args(code, reason)
-        state = self.ready_state
+        state = self._ready_state
         if state is ReadyState.CONNECTING:
             self._failed = ConnectionClosed(CloseCode.ABNORMAL.value, "closed during the handshake")
             self._abort()
@@ -216,9 +216,9 @@ class _CloseSide(_ConnectionBase):
 
     def _shutdown(self) -> None:
         """Called by ``run()`` on SIGINT/SIGTERM: close with 1001."""
-        if self.ready_state is ReadyState.OPEN:
+        if self._ready_state is ReadyState.OPEN:
             self.close(CloseCode.GOING_AWAY.value, "going away")
-        elif self.ready_state is ReadyState.CONNECTING:
+        elif self._ready_state is ReadyState.CONNECTING:
             self.close()
 
     async def wait_closed(self) -> None:

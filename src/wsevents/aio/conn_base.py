@@ -52,7 +52,7 @@ class _ConnectionBase(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol)
     _on_handshake: Callable[[Any, Any], None] | None
     _host: ConnectionHost
     server: Server | None
-    ready_state: ReadyState
+    _ready_state: ReadyState
     headers: Mapping[str, str]
     out_stream: OutStream | None
     max_buffer_length: int
@@ -92,10 +92,15 @@ class _ConnectionBase(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol)
     _ka_payload: bytes | None
     _ka_sent: float
 
+    @property
+    def ready_state(self) -> ReadyState:
+        """The ready state: CONNECTING, OPEN, CLOSING or CLOSED (read-only; it only moves forward)."""
+        return self._ready_state
+
     def _set_ready_state(self, state: ReadyState) -> None:
         """The one place the ready state changes: only along ``_READY_STATE_MOVES``, else nothing."""
-        if state in _READY_STATE_MOVES[self.ready_state]:
-            self.ready_state = state
+        if state in _READY_STATE_MOVES[self._ready_state]:
+            self._ready_state = state
 
     if TYPE_CHECKING:
         # What one mixin calls on another (the mixins define them; Connection has them all).

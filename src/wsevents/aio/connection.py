@@ -104,9 +104,8 @@ class Connection(_TransportAdapter, _ReceiveSide, _SendSide, _Keepalive, _CloseS
         self._host = host
         #: The :class:`Server` that accepted this connection, else ``None``.
         self.server = server
-        # Read it anywhere; it changes only through _set_ready_state (along _READY_STATE_MOVES).
-        #: The ready state: CONNECTING, OPEN, CLOSING or CLOSED.
-        self.ready_state = ReadyState.CONNECTING
+        # Read as ready_state; it changes only through _set_ready_state (along _READY_STATE_MOVES).
+        self._ready_state = ReadyState.CONNECTING
         #: The request target (server side) or the path asked for (client side).
         self.path = ""
         #: Request headers (server side) or response headers (client side).
@@ -174,7 +173,7 @@ class Connection(_TransportAdapter, _ReceiveSide, _SendSide, _Keepalive, _CloseS
         return self._transport.get_extra_info("peername")
 
     def _state_name(self) -> str:
-        return self.ready_state.name
+        return self._ready_state.name
 
     # -- rooms -------------------------------------------------------------------
 
@@ -223,13 +222,13 @@ class Connection(_TransportAdapter, _ReceiveSide, _SendSide, _Keepalive, _CloseS
             self._ka_timer = self._later(self._options.ping_interval, self._keepalive_ping)
         self._host.connection_opened(self, time.perf_counter() - self._made_at)
         self._emit_safe("connect")
-        if leftover and self.ready_state is ReadyState.OPEN:
+        if leftover and self._ready_state is ReadyState.OPEN:
             core.receive_data(leftover)
             receiver.pump()
 
     def _handshake_timed_out(self) -> None:
         self._timer = None
-        if self.ready_state is ReadyState.CONNECTING:
+        if self._ready_state is ReadyState.CONNECTING:
             logger.debug("handshake timed out: %r", self)
             self._failed = HandshakeTimeout("opening handshake timed out")
             self._abort()
@@ -254,7 +253,7 @@ class Connection(_TransportAdapter, _ReceiveSide, _SendSide, _Keepalive, _CloseS
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.ready_state is not ReadyState.CLOSED:
+        if self._ready_state is not ReadyState.CLOSED:
             await self.close(CloseCode.NORMAL.value if exc is None else CloseCode.INTERNAL_ERROR.value)
         else:
             await self.wait_closed()

@@ -25,7 +25,7 @@ class _Keepalive(_ConnectionBase):
 
     def _keepalive_ping(self) -> None:
         self._ka_timer = None
-        if self.ready_state is not ReadyState.OPEN or self._core is None:
+        if self._ready_state is not ReadyState.OPEN or self._core is None:
             return
         payload = os.urandom(4)
         self._ka_payload = payload
@@ -53,7 +53,7 @@ class _Keepalive(_ConnectionBase):
             if self._ka_timer is not None:
                 self._ka_timer.cancel()
             interval = self._options.ping_interval
-            if interval is not None and self.ready_state is ReadyState.OPEN:
+            if interval is not None and self._ready_state is ReadyState.OPEN:
                 self._ka_timer = self._later(interval, self._keepalive_ping)
             return
         self._emit_safe("pong", payload.decode("utf-8", "replace"))

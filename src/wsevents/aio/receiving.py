@@ -106,7 +106,7 @@ class _ReceiveSide(_ConnectionBase):
         self._queue_stall_timer = self._loop.call_later(_QUEUE_STALL_WARNING_DELAY, self._check_queue_stall)
 
     def _check_queue_stall(self) -> None:
-        if self._recv_called or "queue" not in self._pause_reasons or self.ready_state is ReadyState.CLOSED:
+        if self._recv_called or "queue" not in self._pause_reasons or self._ready_state is ReadyState.CLOSED:
             return  # the timer stays set: one warning at most per connection
         logger.warning(
             "%r stalled: %d messages wait for a recv() that was never called, so reading from the "
@@ -201,7 +201,7 @@ class _ReceiveSide(_ConnectionBase):
             raise self._recv_conflict(listened)
         self._recv_called = True
         while not self._queue:
-            if self.ready_state is ReadyState.CLOSED:
+            if self._ready_state is ReadyState.CLOSED:
                 raise ConnectionClosed(self._close_code or CloseCode.ABNORMAL.value, self._close_reason)
             self._recv_waiter = self._loop.create_future()
             try:

@@ -73,7 +73,7 @@ class _Leg(ClientConnection):
         self._awaited = True
 
     def _peer_closed(self, code: int, reason: str) -> None:
-        if self.ready_state is ReadyState.OPEN:
+        if self._ready_state is ReadyState.OPEN:
             self._peer_initiated = True
         super()._peer_closed(code, reason)
 
@@ -131,8 +131,7 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
             raise ValueError(f"an ssl context was given for {url!r}: use a wss:// URL for TLS")
         #: The parsed URL it connects to.
         self.url = parsed
-        #: ``CONNECTING`` (first connection or between two), ``OPEN``, ``CLOSING`` or ``CLOSED`` (for good).
-        self.ready_state = ReadyState.CONNECTING
+        self._ready_state = ReadyState.CONNECTING
         #: The current connection (open or opening), or ``None`` while waiting for the next attempt.
         self.connection: ClientConnection | None = None
         #: The close code of the last open connection that ended (``None`` before one has).
@@ -158,8 +157,14 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
         runner.hold(loop, self)
         self._attempt()
 
+    @property
+    def ready_state(self) -> ReadyState:
+        """``CONNECTING`` (first connection or between two), ``OPEN``, ``CLOSING`` or ``CLOSED``
+        (for good); read-only."""
+        return self._ready_state
+
     def __repr__(self) -> str:
-        return f"<ReconnectingConnection {self._url_text!r} {self.ready_state.name}>"
+        return f"<ReconnectingConnection {self._url_text!r} {self._ready_state.name}>"
 
     # -- one connection after another ------------------------------------------
 
@@ -200,7 +205,7 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
         self._policy.opened(self._loop.time())
         if self._user_closed:
             return
-        self.ready_state = ReadyState.OPEN
+        self._ready_state = ReadyState.OPEN
         self._pending.flush(leg)  # what was queued while disconnected goes out first, in order
         self._emit_safe("connect")
         self._wake()
@@ -229,18 +234,18 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
                 self._end(error)
             else:
                 self._retry_in(delay, f"connection failed: {error}")
-        if leg._was_open or (self.ready_state is ReadyState.CLOSED and not self._ever_opened):
+        if leg._was_open or (self._ready_state is ReadyState.CLOSED and not self._ever_opened):
             self._emit_safe("close", code, reason)
         self._wake()
 
     def _retry_in(self, delay: float, why: str) -> None:
-        self.ready_state = ReadyState.CONNECTING
+        self._ready_state = ReadyState.CONNECTING
         logger.info("%s: %s; reconnecting in %.2f s", self._url_text, why, delay)
         self._timer = self._loop.call_later(delay, self._attempt)
 
     def _end(self, error: BaseException | None) -> None:
         """Reconnection is over: fail what is queued, tell awaiters, let the loop go."""
-        self.ready_state = ReadyState.CLOSED
+        self._ready_state = ReadyState.CLOSED
         self._end_error = error
         self._pending.fail_all(ConnectionClosed(self.close_code or CloseCode.ABNORMAL, self.close_reason))
         if not self._closed.done():
@@ -268,12 +273,12 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
 
     def _open_leg(self) -> ClientConnection | None:
         leg = self.connection
-        if self.ready_state is ReadyState.OPEN and leg is not None and leg.ready_state is ReadyState.OPEN:
+        if self._ready_state is ReadyState.OPEN and leg is not None and leg.ready_state is ReadyState.OPEN:
             return leg
         return None
 
     def _disconnected(self) -> InvalidState:
-        if self.ready_state is ReadyState.CLOSED or self._user_closed:
+        if self._ready_state is ReadyState.CLOSED or self._user_closed:
             return InvalidState("cannot send: the connection is closed and does not reconnect any more")
         bound = self._options.reconnect_queue
         if bound == 0:
@@ -290,7 +295,7 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
         leg = self._open_leg()
         if leg is not None:
             return leg.send(data, callback)
-        ended = self._user_closed or self.ready_state is ReadyState.CLOSED
+        ended = self._user_closed or self._ready_state is ReadyState.CLOSED
         if ended or len(self._pending) >= self._options.reconnect_queue:
             return self._misuse(self._disconnected(), callback)
         return self._pending.put(data, callback)
@@ -341,11 +346,11 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
             ValueError, TypeError: as :meth:`Connection.close`.
         """
         code, reason = close_args(code, reason)
-        if self.ready_state is not ReadyState.CLOSED and not self._user_closed:
+        if self._ready_state is not ReadyState.CLOSED and not self._user_closed:
             self._user_closed = True
             leg = self.connection
             if leg is not None:
-                self.ready_state = ReadyState.CLOSING
+                self._ready_state = ReadyState.CLOSING
                 leg.close(code, reason or None)
             else:
                 # Waiting between attempts: nothing to close but the timer.
@@ -360,7 +365,7 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
 
     def _shutdown(self) -> None:
         """Called by ``run()`` on SIGINT/SIGTERM: close with 1001 and stop reconnecting."""
-        if self.ready_state is ReadyState.OPEN:
+        if self._ready_state is ReadyState.OPEN:
             self.close(CloseCode.GOING_AWAY, "going away")
         else:
             self.close()
@@ -383,7 +388,7 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
         while True:
             if self._open_leg() is not None:
                 return self
-            if self.ready_state is ReadyState.CLOSED:
+            if self._ready_state is ReadyState.CLOSED:
                 code = self.close_code or CloseCode.ABNORMAL
                 raise self._end_error or ConnectionClosed(code, self.close_reason)
             await self._changed()
@@ -404,7 +409,7 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
                 last = leg
                 yield leg
                 continue
-            if self.ready_state is ReadyState.CLOSED:
+            if self._ready_state is ReadyState.CLOSED:
                 if self._end_error is not None:
                     raise self._end_error
                 return

@@ -108,18 +108,18 @@ class _SendSide(_ConnectionBase):
             self._release_senders(None)
 
     def _check_open(self) -> WebSocketError | None:
-        if self._write_paused and self.ready_state is ReadyState.OPEN:
+        if self._write_paused and self._ready_state is ReadyState.OPEN:
             # Sending more while over max_write_buffer: backpressure was ignored.
             transport = self._transport
             if transport is not None and transport.get_write_buffer_size() > self._options.max_write_buffer:
                 self._write_overflow()
-        if self.ready_state is ReadyState.CONNECTING:
+        if self._ready_state is ReadyState.CONNECTING:
             return InvalidState(
                 "cannot send: the connection is not open yet (CONNECTING); "
                 "await connect() first, or send from a 'connect' listener"
             )
-        if self.ready_state is not ReadyState.OPEN:
-            return InvalidState(f"cannot send: the connection is {self.ready_state.name}")
+        if self._ready_state is not ReadyState.OPEN:
+            return InvalidState(f"cannot send: the connection is {self._ready_state.name}")
         return None
 
     def _sent(self, callback: SendCallback | None) -> Awaitable[None]:
@@ -144,7 +144,7 @@ class _SendSide(_ConnectionBase):
         """
         if not isinstance(text, str):
             raise TypeError(f"send_text takes a str, not {type(text).__name__}")
-        if self.ready_state is not ReadyState.OPEN or self._write_paused or self.out_stream is not None:
+        if self._ready_state is not ReadyState.OPEN or self._write_paused or self.out_stream is not None:
             error = self._check_open()
             if error is None and self.out_stream is not None:
                 error = InvalidState("cannot send text while a binary stream is being sent")

@@ -58,12 +58,12 @@ class _TransportAdapter(_ConnectionBase):
         # whether everything written so far has been handed to the OS.
         transport.set_write_buffer_limits(high=0)
         timeout = self._handshake.timeout if self._handshake is not None else None
-        if timeout is not None and self.ready_state is ReadyState.CONNECTING:
+        if timeout is not None and self._ready_state is ReadyState.CONNECTING:
             self._timer = self._later(timeout, self._handshake_timed_out)
 
     def _head_received(self, data: bytes) -> None:
         handshake = self._handshake
-        if handshake is None or self.ready_state is not ReadyState.CONNECTING:
+        if handshake is None or self._ready_state is not ReadyState.CONNECTING:
             return
         reading = handshake.state is HandshakeState.READING
         # Bytes after the head (while a hook decides) wait in the handshake's leftover.
@@ -123,7 +123,7 @@ class _TransportAdapter(_ConnectionBase):
         (if anyone listens) and the connection is closed with 1011.
         """
         logger.error("internal error in %s of %r", where, self, exc_info=exc)
-        state = self.ready_state
+        state = self._ready_state
         if state is ReadyState.CLOSED:
             return
         if state is ReadyState.CONNECTING:
@@ -141,12 +141,12 @@ class _TransportAdapter(_ConnectionBase):
 
     def _listener_failed(self, event: str, args: tuple[Any, ...], exc: BaseException) -> None:
         """A coroutine listener raised: log it once and close with 1011 (as websockets does)."""
-        if isinstance(exc, ConnectionClosed) and self.ready_state is not ReadyState.OPEN:
+        if isinstance(exc, ConnectionClosed) and self._ready_state is not ReadyState.OPEN:
             # A handler that read past the end of its own connection: nothing went wrong here.
             logger.debug("coroutine listener of %r ended with %r: %r", event, exc, self)
             return
         super()._listener_failed(event, args, exc)
-        if self.ready_state is ReadyState.OPEN:
+        if self._ready_state is ReadyState.OPEN:
             self.close(CloseCode.INTERNAL_ERROR.value, "internal error")
 
     def _write(self, data: bytes) -> None:
