@@ -3,6 +3,7 @@
     python benchmarks/run.py                       # what `make bench` runs (about 6 minutes)
     python benchmarks/run.py --only wsevents,websockets --loops asyncio --no-write
     python benchmarks/run.py --profile             # cProfile of the wsevents echo server (rtt, pipelined)
+    python benchmarks/run.py --profile --profile-scenarios handshakes   # ... of its handshakes
     python benchmarks/run.py --baseline HEAD~5     # also wsevents as of a git revision, side by side
 
 Each server (benchmarks/serve.py NAME, or benchmarks/node/server.js) runs in its own process
@@ -482,10 +483,10 @@ def build_speedups(package: Path) -> None:
 
 
 def profile(args: argparse.Namespace) -> None:
-    """cProfile of the wsevents echo server (pure Python, event style, asyncio) under rtt and pipelined."""
+    """cProfile of the wsevents echo server (pure Python, event style, asyncio) under the chosen scenarios."""
     import pstats
 
-    for scenario in ("rtt", "pipelined"):
+    for scenario in args.profile_scenarios.split(","):
         folder = tempfile.mkdtemp(prefix="wsevents-profile-")
         out = os.path.join(folder, f"{scenario}.prof")
         try:
@@ -533,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aiofastnet", action="store_true",
                         help="also serve wsevents-c on aiofastnet's transports (row wsevents-c+aiofastnet)")
     parser.add_argument("--top", type=int, default=15, help="--profile: functions shown")
+    parser.add_argument("--profile-scenarios", default="rtt,pipelined",
+                        help="--profile: comma-separated scenarios (e.g. handshakes)")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.seconds, args.idle, args.bcast, args.conns, args.in_flight = 1, 0.1, 50, 20, 10, 10
