@@ -68,8 +68,11 @@ class _ReceiveSide(_ConnectionBase):
                     self._corked = None
                     if corked:
                         self._write_out(corked)
-                    if self._drain_waiter is not None or self._drain_callbacks:
-                        self._settle_batch()
+                    # The sends made meanwhile waited like sends made while writing is paused
+                    # (sending._sent): if that one write went out whole, they are done now, else
+                    # they complete when the transport drains.
+                    if (self._drain_waiter is not None or self._drain_callbacks) and not self._write_paused:
+                        self._release_senders(None)
                 return
             self._head_received(data)
         except Exception as exc:

@@ -100,13 +100,6 @@ class _SendSide(_ConnectionBase):
         for callback in callbacks:
             self._call_safe(callback, error)
 
-    def _settle_batch(self) -> None:
-        """The sends made while a read was dispatched waited like sends made while writing is
-        paused (``_sent``): if the read's one write went out whole, they are done now, else they
-        complete when the transport drains."""
-        if not self._write_paused:
-            self._release_senders(None)
-
     def _check_open(self) -> WebSocketError | None:
         if self._write_paused and self._ready_state is ReadyState.OPEN:
             # Sending more while over max_write_buffer: backpressure was ignored.
