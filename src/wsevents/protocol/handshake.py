@@ -30,12 +30,12 @@ from .http import (
     Headers,
     Request,
     Response,
+    _has_token,
     _http_version,
     _http_version_ok,
     _parse_header_lines,
     _render_headers,
     _split_head,
-    _tokens,
     check_header_field,
     check_request_start,
     find_head_end,
@@ -70,11 +70,15 @@ __all__ = [
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+# The 101 answer up to the accept key, when there is no subprotocol and no extension to add.
+_ACCEPT_HEAD = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+
 
 def accept_key(key: str) -> str:
     """``Sec-WebSocket-Accept`` for a ``Sec-WebSocket-Key`` (RFC 6455 section 4.2.2)."""
     digest = hashlib.sha1((key + GUID).encode("ascii")).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return binascii.b2a_base64(digest, newline=False).decode("ascii")
 
 
 def generate_key() -> str:
@@ -100,7 +104,7 @@ def parse_request(head: bytes | bytearray, max_headers: int = MAX_HEADERS) -> Re
 
 def is_upgrade(request: Request) -> bool:
     """Whether the request asks for a WebSocket upgrade at all."""
-    return "websocket" in _tokens(request.headers.get("upgrade", ""))
+    return _has_token(request.headers.get("upgrade", ""), "websocket")
 
 
 def check_request(request: Request) -> str:
@@ -116,22 +120,31 @@ def check_request(request: Request) -> str:
         raise InvalidUpgrade(f"method {request.method[:20]} is not GET", 405)
     if not is_upgrade(request):
         raise InvalidUpgrade("missing 'Upgrade: websocket'", 426)
-    if "upgrade" not in _tokens(headers.get("connection", "")):
+    if not _has_token(headers.get("connection", ""), "upgrade"):
         raise InvalidUpgrade("missing 'Connection: Upgrade'", 400)
     if "host" not in headers:
         raise InvalidUpgrade("missing Host header", 400)
     key = headers.get("sec-websocket-key")
-    if key is None or len(headers.get_all("sec-websocket-key")) != 1:
+    # Repeats are joined with ", ": without a comma the key came once.
+    if key is None or ("," in key and len(headers.get_all("sec-websocket-key")) != 1):
         raise InvalidUpgrade("missing or repeated Sec-WebSocket-Key", 400)
+    _check_key(key)
+    if headers.get("sec-websocket-version", "").strip() != "13":
+        raise InvalidUpgrade("unsupported Sec-WebSocket-Version (only 13)", 426)
+    return key
+
+
+def _check_key(key: str) -> None:
+    """A ``Sec-WebSocket-Key`` must be the base64 of 16 bytes (400 otherwise)."""
+    # 22 base64 digits and "==" are always 16 bytes: the usual key needs no decoding.
+    if len(key) == 24 and key[22:] == "==" and _BASE64_CHARS.issuperset(key[:22]):
+        return
     try:
         raw = base64.b64decode(key.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):
         raise InvalidUpgrade("Sec-WebSocket-Key is not base64", 400) from None
     if len(raw) != 16:
         raise InvalidUpgrade("Sec-WebSocket-Key is not 16 bytes", 400)
-    if headers.get("sec-websocket-version", "").strip() != "13":
-        raise InvalidUpgrade("unsupported Sec-WebSocket-Version (only 13)", 426)
-    return key
 
 
 def parse_protocols(value: str | None) -> list[str]:
@@ -154,6 +167,9 @@ def build_accept_response(
     key: str, protocol: str | None = None, extra_headers: Iterable[tuple[str, str]] = ()
 ) -> bytes:
     """The ``101 Switching Protocols`` answer to a request with ``key``."""
+    if not protocol and isinstance(extra_headers, (list, tuple)) and not extra_headers:
+        # The usual answer: a base64 accept key needs no line-break check.
+        return b"%sSec-WebSocket-Accept: %s\r\n\r\n" % (_ACCEPT_HEAD, accept_key(key).encode("ascii"))
     headers = [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),
@@ -252,9 +268,9 @@ def check_response(
             response.status,
         )
     headers = response.headers
-    if "websocket" not in _tokens(headers.get("upgrade", "")):
+    if not _has_token(headers.get("upgrade", ""), "websocket"):
         raise InvalidUpgrade("Invalid handshake: missing 'Upgrade: websocket'")
-    if "upgrade" not in _tokens(headers.get("connection", "")):
+    if not _has_token(headers.get("connection", ""), "upgrade"):
         raise InvalidUpgrade("Invalid handshake: missing 'Connection: Upgrade'")
     if headers.get("sec-websocket-accept") != accept_key(key):
         raise InvalidUpgrade("Invalid handshake: wrong Sec-WebSocket-Accept")

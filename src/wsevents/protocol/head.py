@@ -30,6 +30,12 @@ class HeadBuffer:
                 request, :func:`~.handshake.check_request_start`.
         """
         buf = self.buffer
+        if not buf and type(data) is bytes:
+            # The usual case, the whole head in the first read: no copies through the buffer.
+            end = data.find(b"\r\n\r\n", 0, self.max_size)
+            if end >= 0:
+                self.leftover = data[end + 4 :]
+                return data[: end + 4]
         buf += data
         end = find_head_end(buf, self.max_size, response)
         if end < 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import NoReturn, TypeVar, overload
 
 from ..errors import InvalidMessage
 
@@ -46,6 +47,16 @@ STATUS_REASONS = {
 }
 
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# Header names every upgrade request carries, lower-cased: found here, a name needs no
+# character-by-character token check (a latin-1 name lower-cases to one of these only if it
+# is one of them in some letter case, so it is a token).
+_COMMON_NAMES = frozenset({
+    "host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
+    "sec-websocket-protocol", "sec-websocket-extensions", "origin", "user-agent", "cookie",
+    "authorization", "accept", "accept-encoding", "accept-language", "cache-control", "pragma",
+})
+
+_T = TypeVar("_T")
 
 
 class Headers(Mapping[str, str]):
@@ -59,13 +70,28 @@ class Headers(Mapping[str, str]):
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(k.lower(), v) for k, v in items]
-        merged: dict[str, str] = {}
-        for name, value in self._items:
-            merged[name] = f"{merged[name]}, {value}" if name in merged else value
-        self._map = merged
+        self._map = _merge(self._items)
+
+    @classmethod
+    def _parsed(cls, items: list[tuple[str, str]], merged: dict[str, str]) -> Headers:
+        """Headers from a parse that already lower-cased the names and merged the repeats."""
+        headers = cls.__new__(cls)
+        headers._items = items
+        headers._map = merged
+        return headers
 
     def __getitem__(self, name: str) -> str:
         return self._map[name.lower()]
+
+    @overload
+    def get(self, name: str, /) -> str | None: ...
+    @overload
+    def get(self, name: str, /, default: str | _T) -> str | _T: ...
+
+    def get(self, name: str, /, default: object = None) -> object:
+        """The value of ``name`` (repeats joined by ``", "``), or ``default``."""
+        # Mapping.get would go through __getitem__ and a KeyError; the handshake reads several.
+        return self._map.get(name.lower(), default)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._map
@@ -182,18 +208,41 @@ def _tokens(value: str) -> set[str]:
     return {t.strip().lower() for t in value.split(",") if t.strip()}
 
 
+def _has_token(value: str, token: str) -> bool:
+    """Whether the comma-separated ``value`` lists ``token`` (lower-case), in any letter case."""
+    # The usual value is the token alone: no list to build.
+    return value.lower() == token or token in _tokens(value)
+
+
+def _merge(items: list[tuple[str, str]]) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for name, value in items:
+        merged[name] = f"{merged[name]}, {value}" if name in merged else value
+    return merged
+
+
 def _parse_header_lines(lines: list[str], max_headers: int, status: int) -> Headers:
     if len(lines) > max_headers:
         raise InvalidMessage(f"more than {max_headers} header lines", 431 if status else None)
     items: list[tuple[str, str]] = []
+    merged: dict[str, str] = {}
     for line in lines:
-        if line[:1] in (" ", "\t"):
-            raise InvalidMessage("obsolete header line folding", status or None)
         name, sep, value = line.partition(":")
-        if not sep or not name or not _TOKEN_CHARS.issuperset(name):
-            raise InvalidMessage(f"malformed header line {line[:40]!r}", status or None)
-        items.append((name, value.strip(" \t")))
-    return Headers(items)
+        lower = name.lower()
+        if not sep or (lower not in _COMMON_NAMES and (not name or not _TOKEN_CHARS.issuperset(name))):
+            _bad_header_line(line, status)
+        value = value.strip(" \t")
+        items.append((lower, value))
+        merged[lower] = f"{merged[lower]}, {value}" if lower in merged else value
+    return Headers._parsed(items, merged)
+
+
+def _bad_header_line(line: str, status: int) -> NoReturn:
+    """Raise the error for a header line whose name is not a token (or that has no colon)."""
+    # A line starting with white space is a folded continuation (its name would start with it).
+    if line[:1] in (" ", "\t"):
+        raise InvalidMessage("obsolete header line folding", status or None)
+    raise InvalidMessage(f"malformed header line {line[:40]!r}", status or None)
 
 
 def _split_head(head: bytes | bytearray, status: int) -> list[str]:
@@ -217,6 +266,8 @@ def _http_version(version: str) -> tuple[int, int] | None:
 
 
 def _http_version_ok(version: str) -> bool:
+    if version == "HTTP/1.1":
+        return True
     parsed = _http_version(version)
     return parsed is not None and parsed >= (1, 1)
 
