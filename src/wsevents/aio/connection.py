@@ -48,6 +48,9 @@ __all__ = ["Connection", "ReadyState"]
 
 logger = logging.getLogger("wsevents")
 
+# Headers are read-only: every connection starts with this one until its handshake sets its own.
+_NO_HEADERS = Headers()
+
 
 class Connection(_TransportAdapter, _ReceiveSide, _SendSide, _Keepalive, _CloseSide):
     """A WebSocket connection, on the server side or the client side.
@@ -109,7 +112,7 @@ class Connection(_TransportAdapter, _ReceiveSide, _SendSide, _Keepalive, _CloseS
         #: The request target (server side) or the path asked for (client side).
         self.path = ""
         #: Request headers (server side) or response headers (client side).
-        self.headers: Mapping[str, str] = Headers()
+        self.headers: Mapping[str, str] = _NO_HEADERS
         #: The subprotocols the client asked for, most preferred first.
         self.protocols: list[str] = []
         #: The agreed subprotocol, or ``None``.

@@ -129,7 +129,7 @@ class _HandshakeDriver(_ServerBase):
             return
         verify = self.options.verify_client
         if verify is None:
-            self._verified(conn, handshake, True)
+            self._select(conn, handshake)  # no verdict to read: as if it answered True
             return
         self._run_hook(
             conn,
@@ -141,8 +141,20 @@ class _HandshakeDriver(_ServerBase):
         )
 
     def _verified(self, conn: Connection, handshake: ServerHandshake, verdict: Any) -> None:
-        """``verify_client`` answered at once (or there is none): apply it, choose the subprotocol."""
-        if not self._verdict_ok(conn, handshake, verdict):
+        """``verify_client`` answered at once: apply it, then choose the subprotocol."""
+        if self._verdict_ok(conn, handshake, verdict):
+            self._select(conn, handshake)
+
+    def _select(self, conn: Connection, handshake: ServerHandshake) -> None:
+        """The client is verified: choose the subprotocol (``select_protocol``), then accept."""
+        if self.options.select_protocol is None:
+            # No application code decides: choose from valid_protocols now, as _run_hook would.
+            try:
+                chosen = self._choose(conn)
+            except Exception as exc:
+                _hook_failed(conn, handshake, "select_protocol", exc)
+                return
+            self._accept(conn, handshake, chosen)
             return
         self._run_hook(
             conn,
@@ -274,6 +286,7 @@ class _HandshakeDriver(_ServerBase):
         conn.protocol = handshake.protocol
         conn.deflate = handshake.deflate
         transport.write(handshake.data_to_send())
-        logger.info("connection from %s to %s", conn.remote_address, conn.path)
+        if logger.isEnabledFor(logging.INFO):  # remote_address asks the transport: only when logged
+            logger.info("connection from %s to %s", conn.remote_address, conn.path)
         handshake_done(conn, handshake.leftover)
 
