@@ -22,7 +22,7 @@ from ..protocol.proxy import (
 )
 from ..protocol.url import WebSocketURL, parse_url
 from ..unix import unix_error, unix_url
-from .connection import Connection
+from .connection import Connection, start
 from .handshake import Deadline, read_head, receive_head
 
 __all__ = ["connect"]
@@ -228,5 +228,5 @@ def _handshake(
         deflate=handshake.deflate,
     )
     logger.info("connected to %s%s", url.host_header, url.path)
-    conn._start(handshake.leftover)
+    start(conn, handshake.leftover)
     return conn

@@ -361,3 +361,21 @@ class Connection(_ClosingInfo, _Reading):
         tb: TracebackType | None,
     ) -> None:
         self.close(CloseCode.NORMAL if exc_type is None else CloseCode.INTERNAL_ERROR)
+
+
+# -- what the server and the client ask of a connection -------------------------------------
+# The whole interface, named: sync/server.py and sync/client.py call no private name of a
+# Connection. Internal API: not exported, not for applications.
+
+
+def start(conn: Connection, leftover: bytes) -> None:
+    """The opening handshake succeeded: start ``conn``'s threads; ``leftover`` (what followed
+    the head) is read first."""
+    conn._start(leftover)
+
+
+def shut_down(conn: Connection, timeout: float | None) -> None:
+    """``Server.shutdown()``: close ``conn`` with 1001, waiting up to ``timeout`` for the
+    closing handshake before dropping TCP."""
+    conn._send_close(CloseCode.GOING_AWAY, "server shutting down")
+    conn._wait_closed(timeout)

@@ -25,7 +25,7 @@ from ..protocol.closecodes import CloseCode
 from ..protocol.handshake import build_error_response
 from ..protocol.hooks import HttpRequest, choose
 from ..protocol.opening import LINGER_BYTES, LINGER_SECONDS, HandshakeState, ServerHandshake
-from .connection import Connection, ReadyState
+from .connection import Connection, ReadyState, shut_down, start
 from .handshake import Deadline, receive_head
 
 __all__ = ["Server", "serve"]
@@ -258,7 +258,7 @@ class Server:
             deflate=handshake.deflate,
         )
         logger.info("connection from %s to %s", http.remote_address, http.path)
-        conn._start(handshake.leftover)
+        start(conn, handshake.leftover)
         with self._lock:
             # shutdown() sets _stopping before it takes the list of open connections.
             stopping = self._stopping.is_set()
@@ -357,12 +357,10 @@ class Server:
         """
         timeout = self.options.close_timeout
 
-        def close(conn: Connection) -> None:
-            conn._send_close(CloseCode.GOING_AWAY, "server shutting down")
-            conn._wait_closed(timeout)
-
         closers = [
-            threading.Thread(target=close, args=(conn,), name=f"wsevents-shutdown-{conn.remote_address}")
+            threading.Thread(
+                target=shut_down, args=(conn, timeout), name=f"wsevents-shutdown-{conn.remote_address}"
+            )
             for conn in conns
         ]
         for thread in closers:
