@@ -270,6 +270,13 @@ def record_ended(metrics: ServerMetrics, core: _Core | None, codec: _Codec | Non
     metrics._ended_connection(core, codec)
 
 
+# What a worker sends its supervisor (internal API, not exported).
+def unlabelled_families(metrics: ServerMetrics) -> list[Family]:
+    """Every metric of ``metrics`` without the ``worker`` label: the supervisor sums its
+    workers' figures."""
+    return metrics._families({})
+
+
 def metrics_handler(server: Any, handler: Callable[[Any], Any] | None = None,
                     path: str = "/metrics") -> Callable[[Any], Any]:
     """An ``http_handler`` serving ``server.metrics`` at ``path``; other requests go to ``handler``.

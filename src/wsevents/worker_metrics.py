@@ -27,7 +27,7 @@ import logging
 import socket
 from typing import Any
 
-from .metrics import Family, ServerMetrics, merge_families, render_families
+from .metrics import Family, ServerMetrics, merge_families, render_families, unlabelled_families
 
 __all__ = ["GATHER_WAIT", "REFRESH", "MetricsHub", "WorkerLink"]
 
@@ -80,7 +80,7 @@ class WorkerLink:
             message = json.loads(line)
             if message["op"] == "snapshot":
                 # Without the worker label: the supervisor sums the figures of every worker.
-                families = self._metrics._families({})
+                families = unlabelled_families(self._metrics)
                 writer.write(_encode({"op": "snapshot", "round": message["round"], "families": families}))
                 await writer.drain()
             elif message["op"] == "sum":
