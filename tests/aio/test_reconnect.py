@@ -196,6 +196,12 @@ async def test_a_listener_added_while_connected_hears_the_current_connection(
     assert await asyncio.wait_for(messages.get(), 5) == b"\x01\x02"
 
 
+def test_it_allows_the_events_of_a_connection() -> None:
+    """Its own "connect" and "close" and the forwarded ones: a connection's events, no more, no
+    fewer (an unknown name in ``on()`` is refused alike)."""
+    assert ReconnectingConnection._events == wsevents.Connection._events
+
+
 async def test_the_callback_of_connect_runs_at_every_connection(make_server: MakeServer) -> None:
     server = await echo_server(make_server)
     opened = 0

@@ -110,7 +110,8 @@ class ReconnectingConnection(EventEmitter, _SendByKind):
     soon as the next connection opens, before its ``"connect"`` listeners run.
     """
 
-    _events = Connection._events
+    # A connection's events: its own two and the current connection's, re-emitted.
+    _events = frozenset({"connect", "close", *_FORWARDED})
 
     CONNECTING = ReadyState.CONNECTING
     OPEN = ReadyState.OPEN
