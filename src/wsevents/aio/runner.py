@@ -28,6 +28,10 @@ logger = logging.getLogger("wsevents")
 
 
 class _Holder(Protocol):
+    """What :func:`hold` asks of a holder (a server, a connection, a broker, a reconnecting
+    client): the hook :func:`shutdown` calls on SIGINT/SIGTERM, declared here and implemented
+    by each of them."""
+
     def _shutdown(self) -> None: ...
 
 
