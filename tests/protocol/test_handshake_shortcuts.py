@@ -12,6 +12,7 @@ import base64
 import binascii
 import random
 import string
+from typing import cast
 
 import pytest
 
@@ -105,8 +106,9 @@ def general_key_check(key: str) -> tuple[int | None, str] | None:
 def keys() -> list[str]:
     rng = random.Random(11)
     found = [KEY, "A" * 22 + "==", "/" * 22 + "==", "+" * 22 + "==", "A" * 21 + "===", "A" * 24,
-             "A" * 23 + "=", "A" * 22 + "=A", "A" * 20 + "=" + "A==", "A" * 22 + "==\t", " " + "A" * 21 + "==",
-             "A" * 21 + "\xe9==", "A" * 21 + "-==", "A" * 21 + "_==", "A" * 26 + "==", "A" * 18 + "=="]
+             "A" * 23 + "=", "A" * 22 + "=A", "A" * 20 + "=" + "A==", "A" * 22 + "==\t",
+             " " + "A" * 21 + "==", "A" * 21 + "\xe9==", "A" * 21 + "-==", "A" * 21 + "_==", "A" * 26 + "==",
+             "A" * 18 + "=="]
     found += ["A" * 20 + a + b + "==" for a in B64 for b in B64]
     alphabet = B64 + "=-_ .é"
     found += ["".join(rng.choice(alphabet) for _ in range(rng.choice((22, 23, 24, 25)))) for _ in range(2000)]
@@ -169,7 +171,7 @@ def test_a_head_in_one_read_is_its_bytes_and_the_rest_is_left_over() -> None:
 
 def test_a_head_in_one_bytearray_read_is_bytes_too() -> None:
     buffer = HeadBuffer(1024)
-    head = buffer.feed(bytearray(HEAD + b"xy"), response=False)
+    head = buffer.feed(cast(bytes, bytearray(HEAD + b"xy")), response=False)  # typed bytes; takes any buffer
     assert head == HEAD and type(head) is bytes
     assert buffer.leftover == b"xy" and type(buffer.leftover) is bytes
 
