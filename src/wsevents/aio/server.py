@@ -19,12 +19,13 @@ from . import rooms
 from .broker import Broker
 from .broker_option import make_broker
 from .connection import Connection
+from .deadlines import Deadlines
 from .host import ConnectionHost
 from .listening import _Listening
 from .options import ServerOptions
 from .server_base import _resolve
 from .server_handshake import _HandshakeDriver, reject
-from .server_side import abort, core_of, listener_failed, shut_down
+from .server_side import abort, core_of, handshake_timed_out, listener_failed, shut_down
 from .unix import UnixFile
 
 __all__ = ["Server", "HttpRequest", "reject"]
@@ -102,6 +103,8 @@ class Server(_Listening, _HandshakeDriver):
         self._admitting: set[Connection] = set()
         self._live: set[Connection] = set()
         self._lingering: asyncio.TimerHandle | None = None
+        # handshake_timeout of every connection still in its handshake, on one timer.
+        self._deadlines: Deadlines[Connection] = Deadlines(loop, handshake_timed_out)
         self._listening = False
         self._closing = False
         self._close_emitted = False
@@ -237,6 +240,7 @@ class Server(_Listening, _HandshakeDriver):
                     stopping.add_done_callback(self._broker_stopped)
                     return
             self._close_emitted = True
+            self._deadlines.cancel()
             if self._lingering is not None:
                 self._lingering.cancel()
                 self._lingering = None
@@ -270,18 +274,25 @@ class Server(_Listening, _HandshakeDriver):
     # -- connections -------------------------------------------------------------
 
     def _make_connection(self) -> Connection:
+        handshake = ServerHandshake.from_options(self.options)
+        # The server's deadlines enforce handshake_timeout (_connection_made), not a timer of
+        # the connection's own.
+        handshake.timeout = None
         return Connection(
             client=False,
             loop=self._loop,
             options=self.options,
             server=self,
-            handshake=ServerHandshake.from_options(self.options),
+            handshake=handshake,
             on_handshake=self._on_request,
             host=self._host,
         )
 
     def _connection_made(self, conn: Connection) -> None:
         self._live.add(conn)
+        timeout = self.options.handshake_timeout
+        if timeout is not None:
+            self._deadlines.add(conn, timeout)
 
     def broadcast(
         self,
@@ -342,6 +353,7 @@ class Server(_Listening, _HandshakeDriver):
         return rooms.fan_out(conns, message, skip)
 
     def _connection_opened(self, conn: Connection, handshake_seconds: float) -> None:
+        self._deadlines.discard(conn)
         self._admitting.discard(conn)
         self._open[conn] = None
         metrics = self.metrics
@@ -357,6 +369,7 @@ class Server(_Listening, _HandshakeDriver):
         self._rooms.forget(conn)
         self._admitting.discard(conn)
         self._live.discard(conn)
+        self._deadlines.discard(conn)
 
     def _listener_failed(self, event: str, args: tuple[Any, ...], exc: BaseException) -> None:
         # An async "connection" handler that raised leaves nobody to serve its

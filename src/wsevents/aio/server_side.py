@@ -18,6 +18,7 @@ __all__ = [
     "check_open",
     "core_of",
     "handshake_done",
+    "handshake_timed_out",
     "listener_failed",
     "loop_of",
     "send_prebuilt",
@@ -35,6 +36,11 @@ check_open = Connection._check_open
 def handshake_done(conn: Connection, leftover: bytes) -> None:
     """The server accepted the handshake: open ``conn`` and feed it what followed the head."""
     conn._open(leftover)
+
+
+def handshake_timed_out(conn: Connection) -> None:
+    """``handshake_timeout`` passed since ``conn`` connected: drop it unless it opened meanwhile."""
+    conn._guarded(conn._handshake_timed_out)
 
 
 def shut_down(conn: Connection) -> None:
