@@ -257,7 +257,7 @@ PARTS: dict[str, set[str]] = {
     "connection": {f"aio/{n}.py" for n in ("connection", "conn_base", "transport", "receiving", "sending",
                                            "keepalive", "closing", "server_side", "streams", "outstream")},
     "server": {f"aio/{n}.py" for n in ("server", "server_base", "listening", "server_handshake", "host",
-                                       "server_api")},
+                                       "server_api", "deadlines")},
     # reconnect.py's _Leg is a ClientConnection subclass (it overrides the client's hooks and
     # reads its handshake's _opened future); the policy and the send queue are
     # ReconnectingConnection's, split into files.
