@@ -83,6 +83,8 @@ class InStream(EventEmitter):
         # False while read() waits for the whole message: a piece then only wakes it at the end
         # or over the limit, not once per piece read from the socket.
         self._wake_each = True
+        # What that read() has taken so far: with what is held, the size checked against the limit.
+        self._read_all_taken = 0
         self._consumed = 0
         self._stall_timer: asyncio.TimerHandle | None = None
         self._stall_warned = False
@@ -110,7 +112,7 @@ class InStream(EventEmitter):
                 self._pressure = True
                 self._pause_reading()
                 self._watch_stall()
-        if self._wake_each or self._pressure:
+        if self._wake_each or self._pressure or self._held + self._read_all_taken > self.limit:
             self._wake()
 
     def _end(self) -> None:
@@ -329,6 +331,7 @@ class InStream(EventEmitter):
                 return await self._read_all()
             finally:
                 self._wake_each = True
+                self._read_all_taken = 0
         while not self._chunks:
             if self._ended:
                 if self._error is not None:
@@ -347,6 +350,7 @@ class InStream(EventEmitter):
         while True:
             if self._chunks:
                 size += self._take_chunks(parts)
+                self._read_all_taken = size
                 if size > self.limit:
                     error = MessageTooBig(f"binary message of over {self.limit} bytes")
                     if self._fail is not None:
