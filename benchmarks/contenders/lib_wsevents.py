@@ -5,7 +5,9 @@ goes from the core's parser to the send without a task switch, and a ``"binary"`
 that reads the message's ``InStream`` whole and sends it back (no task per connection).
 Async style: one task per connection doing ``async for message in conn: await
 conn.send(message)``. The event style is the faster on rtt and 100 connections, the async
-style on pipelined (run.py's style table shows both).
+style on pipelined (run.py's style table shows both). The client (scenario 8) is in event
+style too: each echo's ``"message"`` listener sends the next message, as picows's client
+sends from its frame callback.
 """
 
 from __future__ import annotations
@@ -76,16 +78,30 @@ async def serve(ready: Callable[[int], None], *, compression: bool, style: str =
 
 
 async def client(url: str, scenario: str, seconds: float, max_count: int) -> float:
+    """Event style, as the server: each echo's ``"message"`` sends the next message (picows's
+    client does the same from its frame callback; websockets and aiohttp await each call)."""
     import wsevents
 
+    loop = asyncio.get_running_loop()
     message: str | bytes = TEXT if scenario == "rtt" else BLOB
+    done: asyncio.Future[None] = loop.create_future()
+    count = 0
+    stop_at = end = 0.0
     async with wsevents.connect(url, **_options(False)) as conn:
-        count = 0
+
+        def on_message(_: object) -> None:
+            nonlocal count, end
+            count += 1
+            if count < max_count and time.perf_counter() < stop_at:
+                conn.send(message)
+            elif not done.done():
+                end = time.perf_counter()
+                done.set_result(None)
+
+        conn.on("message", on_message)
         start = time.perf_counter()
         stop_at = start + seconds
-        while count < max_count and time.perf_counter() < stop_at:
-            await conn.send(message)
-            await conn.recv()
-            count += 1
-        elapsed = time.perf_counter() - start
+        conn.send(message)
+        await asyncio.wait_for(done, seconds + 30)
+    elapsed = end - start
     return count / elapsed if scenario == "rtt" else count * len(BLOB) / elapsed / (1 << 20)
