@@ -75,9 +75,10 @@ class Connection(_TransportAdapter, _ReceiveSide, _SendSide, _Keepalive, _CloseS
     the same moment. What listeners send while one read from the socket is
     dispatched (the echoes of a pipelining peer, with the pongs and the close
     answer the connection writes itself) goes out in order as one write once
-    that read's listeners have run; those sends complete then. A misuse (sending while not open, text during a binary
-    stream) is reported to ``callback`` if given, else as ``"error"`` if
-    anyone listens, else raised at the call.
+    that read's listeners have run; those sends complete then. A misuse
+    (sending while not open, text during a binary stream) is reported to
+    ``callback`` if given, else as ``"error"`` if anyone listens, else
+    raised at the call.
     """
 
     _events = frozenset({"connect", "text", "binary", "message", "pong", "close", "error"})

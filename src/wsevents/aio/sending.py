@@ -205,10 +205,15 @@ class _SendSide(_ConnectionBase):
 
         ``opcode`` and ``size`` (the payload's length) count it in the metrics.
         """
-        if self._check_open() is not None or self.out_stream is not None or self._core is None:
+        if self._ready_state is not ReadyState.OPEN or self._write_paused or self.out_stream is not None:
+            if self._check_open() is not None or self.out_stream is not None:
+                return False
+        core = self._core
+        if core is None:
             return False
-        self._core.send_prebuilt(frame, opcode, size)
-        self._core.write_to(self._write)
+        core.send_prebuilt(frame, opcode, size)
+        # Once per peer of a broadcast: straight to the transport unless a read is being dispatched.
+        core.write_to(self._write_now if self._corked is None else self._write)
         return True
 
     def _send_stream_frame(self, opcode: int, payload: bytes, fin: bool) -> Awaitable[None]:

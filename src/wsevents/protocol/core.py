@@ -282,7 +282,8 @@ class WebSocketCore(FrameReader):
 
         ``opcode`` and ``size`` (the payload's length) only count it as a message.
         """
-        self._check_can_send()
+        if self.close_code_sent is not None:
+            self._check_can_send()
         index = 4 if opcode == Opcode.TEXT else 6
         counts = self.counts
         counts[index] += 1
