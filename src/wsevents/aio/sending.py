@@ -34,7 +34,7 @@ class _DrainWaiter:
     ``await`` gets its own shield of it, so a cancelled or timed-out awaiter
     (``wait_for(send(...), t)``) cannot cancel the others' wait. Made with a
     loop instead of a future, the future is only created if someone awaits
-    before it is settled: the sends of one read (see transport.py) usually
+    before it is settled: the sends of one read (see receiving.data_received) usually
     complete with their one write, and then cost no future.
     """
 
@@ -117,7 +117,8 @@ class _SendSide(_ConnectionBase):
 
     def _sent(self, callback: SendCallback | None) -> Awaitable[None]:
         # A send made while a read is dispatched is in the cork, not yet with the transport:
-        # it completes when the cork is written (transport._uncork), like one made while paused.
+        # it completes when the cork is written (end of receiving.data_received), like one made
+        # while paused.
         if not self._write_paused and self._corked is None:
             if callback is not None:
                 callback(None)
@@ -149,8 +150,6 @@ class _SendSide(_ConnectionBase):
         core.write_to(self._write)
         if self._debug:
             logger.debug("%r sent text message of %d characters", self, len(text))
-        if callback is None and self._corked is None and not self._write_paused:
-            return DONE
         return self._sent(callback)
 
     def send_binary(self, data: BytesLike, callback: SendCallback | None = None) -> Awaitable[None]:
@@ -212,8 +211,7 @@ class _SendSide(_ConnectionBase):
         if core is None:
             return False
         core.send_prebuilt(frame, opcode, size)
-        # Once per peer of a broadcast: straight to the transport unless a read is being dispatched.
-        core.write_to(self._write_now if self._corked is None else self._write)
+        core.write_to(self._write)
         return True
 
     def _send_stream_frame(self, opcode: int, payload: bytes, fin: bool) -> Awaitable[None]:

@@ -80,11 +80,10 @@ class InStream(EventEmitter):
         # buffered behind it instead of being emitted first.
         self._holding = False
         self._in_read = False
-        # False while read() waits for the whole message: a piece then only wakes it at the end
-        # or over the limit, not once per piece read from the socket.
-        self._wake_each = True
-        # What that read() has taken so far: with what is held, the size checked against the limit.
-        self._read_all_taken = 0
+        # While read() waits for the whole message, what it has taken so far (else None): a
+        # piece then wakes it only at the end or once that plus what is held passes the limit,
+        # not once per piece read from the socket.
+        self._read_all_taken: int | None = None
         self._consumed = 0
         self._stall_timer: asyncio.TimerHandle | None = None
         self._stall_warned = False
@@ -112,7 +111,8 @@ class InStream(EventEmitter):
                 self._pressure = True
                 self._pause_reading()
                 self._watch_stall()
-        if self._wake_each or self._pressure or self._held + self._read_all_taken > self.limit:
+        taken = self._read_all_taken
+        if taken is None or self._pressure or self._held + taken > self.limit:
             self._wake()
 
     def _end(self) -> None:
@@ -326,12 +326,11 @@ class InStream(EventEmitter):
 
     async def _read(self, n: int) -> bytes:
         if n < 0:
-            self._wake_each = False
+            self._read_all_taken = 0
             try:
                 return await self._read_all()
             finally:
-                self._wake_each = True
-                self._read_all_taken = 0
+                self._read_all_taken = None
         while not self._chunks:
             if self._ended:
                 if self._error is not None:

@@ -239,14 +239,9 @@ class WebSocketCore(FrameReader):
         if self.close_code_sent is not None:
             self._check_can_send()
         payload = text.encode("utf-8")
-        n = len(payload)
         counts = self.counts
         counts[4] += 1
-        counts[5] += n
-        if n < 126 and self._keys is None and self._ext is None:
-            # The common small server message, without the two calls below (one echo's cost).
-            self._out.append(bytes((0x81, n)) + payload)
-            return
+        counts[5] += len(payload)
         self._send_message(Opcode.TEXT, payload)
 
     def send_binary(self, data: bytes) -> None:
