@@ -70,6 +70,21 @@ async def test_a_waiting_read_is_woken_past_the_limit_and_fails_the_message() ->
     assert reading.resumed == 1
 
 
+async def test_a_waiting_read_is_woken_when_what_it_took_and_what_is_held_pass_the_limit() -> None:
+    reading = Reading()
+    stream = reading.stream(100)
+    task = await waiting_reader(stream)
+    stream._feed(b"a" * 60)
+    stream._feed(b"a" * 20)  # 80 held: under the limit, the reader sleeps
+    stream._wake()  # the reader takes the 80 (as after a wake-up at any earlier point)
+    while stream._chunks:
+        await asyncio.sleep(0)
+    stream._feed(b"b" * 60)  # 60 held, but 140 in the message: it must fail, not sit at 140
+    with pytest.raises(MessageTooBig):
+        await asyncio.wait_for(task, 5)
+    assert len(reading.failures) == 1
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     sizes=st.lists(st.integers(0, 5000), min_size=1, max_size=12),
