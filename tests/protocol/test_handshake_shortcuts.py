@@ -145,6 +145,27 @@ def test_headers_get_is_case_insensitive_with_a_default() -> None:
     assert dict(headers) == {"x-a": "1, 2", "host": "h"}
 
 
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["Host: h", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "X-A: 1"],
+        ["Host: h", "X-A: 1", "x-a:  2", "Upgrade: websocket", "X-A: 3", "Cookie: c"],
+        ["X-A: 1", "X-A: 2"],
+        [],
+    ],
+)
+def test_parsed_headers_keep_their_lines_once_and_read_as_the_general_headers(lines: list[str]) -> None:
+    # Without a name said twice the parse keeps no list of lines: the merged map is the lines.
+    parsed = parse_request(request(*lines)).headers
+    split = (line.partition(":") for line in lines)
+    general = Headers((name, value.strip(" \t")) for name, _, value in split)
+    assert parsed.raw_items() == general.raw_items()
+    assert dict(parsed) == dict(general)
+    for name in ["host", "X-A", "upgrade", "missing"]:
+        assert parsed.get_all(name) == general.get_all(name)
+    assert (parsed._items is None) == (len(general) == len(lines))
+
+
 # -- the 101 answer --------------------------------------------------------------------------
 
 

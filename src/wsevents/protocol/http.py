@@ -49,12 +49,15 @@ STATUS_REASONS = {
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # Header names every upgrade request carries, lower-cased: found here, a name needs no
 # character-by-character token check (a latin-1 name lower-cases to one of these only if it
-# is one of them in some letter case, so it is a token).
-_COMMON_NAMES = frozenset({
+# is one of them in some letter case, so it is a token), and the headers a connection keeps
+# share this copy of the name instead of holding one of their own.
+_COMMON_NAMES = {name: name for name in (
     "host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
     "sec-websocket-protocol", "sec-websocket-extensions", "origin", "user-agent", "cookie",
     "authorization", "accept", "accept-encoding", "accept-language", "cache-control", "pragma",
-})
+)}
+# The same for the values of the usual upgrade request's headers.
+_COMMON_VALUES = {value: value for value in ("websocket", "Upgrade", "upgrade", "13")}
 
 _T = TypeVar("_T")
 
@@ -69,12 +72,16 @@ class Headers(Mapping[str, str]):
     __slots__ = ("_items", "_map")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str]] = [(k.lower(), v) for k, v in items]
+        self._items: list[tuple[str, str]] | None = [(k.lower(), v) for k, v in items]
         self._map = _merge(self._items)
 
     @classmethod
-    def _parsed(cls, items: list[tuple[str, str]], merged: dict[str, str]) -> Headers:
-        """Headers from a parse that already lower-cased the names and merged the repeats."""
+    def _parsed(cls, items: list[tuple[str, str]] | None, merged: dict[str, str]) -> Headers:
+        """Headers from a parse that already lower-cased the names and merged the repeats.
+
+        ``items`` is None when no name came twice: the lines are then ``merged``'s items, and
+        a connection keeps its request's headers without a second copy of them.
+        """
         headers = cls.__new__(cls)
         headers._items = items
         headers._map = merged
@@ -105,11 +112,13 @@ class Headers(Mapping[str, str]):
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name``, in the order received."""
         name = name.lower()
+        if self._items is None:
+            return [self._map[name]] if name in self._map else []
         return [v for k, v in self._items if k == name]
 
     def raw_items(self) -> list[tuple[str, str]]:
         """The header lines as received (names lower-cased), repeats included."""
-        return list(self._items)
+        return list(self._map.items() if self._items is None else self._items)
 
     def __repr__(self) -> str:
         return f"Headers({self._map!r})"
@@ -224,16 +233,26 @@ def _merge(items: list[tuple[str, str]]) -> dict[str, str]:
 def _parse_header_lines(lines: list[str], max_headers: int, status: int) -> Headers:
     if len(lines) > max_headers:
         raise InvalidMessage(f"more than {max_headers} header lines", 431 if status else None)
-    items: list[tuple[str, str]] = []
+    # The lines one by one are kept only once a name comes twice (Headers._parsed).
+    items: list[tuple[str, str]] | None = None
     merged: dict[str, str] = {}
     for line in lines:
         name, sep, value = line.partition(":")
         lower = name.lower()
-        if not sep or (lower not in _COMMON_NAMES and (not name or not _TOKEN_CHARS.issuperset(name))):
+        common = _COMMON_NAMES.get(lower)
+        if not sep or (common is None and (not name or not _TOKEN_CHARS.issuperset(name))):
             _bad_header_line(line, status)
+        lower = common or lower
         value = value.strip(" \t")
-        items.append((lower, value))
-        merged[lower] = f"{merged[lower]}, {value}" if lower in merged else value
+        value = _COMMON_VALUES.get(value, value)
+        if lower in merged:
+            if items is None:
+                items = list(merged.items())
+            merged[lower] = f"{merged[lower]}, {value}"
+        else:
+            merged[lower] = value
+        if items is not None:
+            items.append((lower, value))
     return Headers._parsed(items, merged)
 
 
