@@ -192,7 +192,7 @@ async def test_a_listener_added_after_the_queue_filled_gets_the_next_messages(pa
     _server, server_conn, client = pair
     for i in range(70):  # over max_queue (64): reading from the socket stops
         client.send_text(f"queued {i}")
-    await until(lambda: len(server_conn._queue) >= 64 and not server_conn.transport.is_reading())
+    await until(lambda: len(server_conn._queue or ()) >= 64 and not server_conn.transport.is_reading())
     texts: list[str] = []
     server_conn.on("text", texts.append)
     client.send_text("to the listener")

@@ -48,11 +48,14 @@ def close_args(code: int | None, reason: str | None) -> tuple[int | None, str]:
 class _CloseSide(_ConnectionBase):
     """The close state machine: ``close()``, the peer's close, failures, the close timer, ``"close"``."""
 
+    __slots__ = ()
+
     def _init_closing(self) -> None:
         self._close_code = None
         self._close_reason = ""
         self._failed = None
-        self._closed = self._loop.create_future()
+        # Made when close() or wait_closed() is first called: most connections never need one.
+        self._closed = None
         self._close_emitted = False
         self._timer = None
 
@@ -68,8 +71,23 @@ class _CloseSide(_ConnectionBase):
         if self._close_code is None:
             self._close_code = CloseCode.ABNORMAL.value
             self._close_reason = ""
-        closed = ConnectionClosed(self._close_code, self._close_reason)
-        # Pending sends: what was not handed over is lost.
+        self._write_paused = False
+        # The error is built only for what waits on it: sends not handed over, streams.
+        pending = self._drain_waiter is not None or self._drain_callbacks
+        if pending or self._in_stream is not None or self.out_stream is not None:
+            self._fail_pending(ConnectionClosed(self._close_code, self._close_reason))
+        if self._queue is not None:
+            self._queue.append(_END)
+        self._wake_recv()
+        if previous is ReadyState.CONNECTING:
+            lost = ConnectionClosed(CloseCode.ABNORMAL.value, "connection lost during the handshake")
+            self._connect_failed(exc or lost)
+        elif exc is not None and self._failed is None and self.listener_count("error"):
+            self._emit_safe("error", exc)
+        self._finish()
+
+    def _fail_pending(self, closed: ConnectionClosed) -> None:
+        """The connection ended: sends not handed over and both streams fail with ``closed``."""
         self._release_senders(closed)
         if self._in_stream is not None:
             stream, self._in_stream = self._in_stream, None
@@ -78,14 +96,6 @@ class _CloseSide(_ConnectionBase):
         if self.out_stream is not None:
             self.out_stream._abort(closed)
             self.out_stream = None
-        self._queue.append(_END)
-        self._wake_recv()
-        if previous is ReadyState.CONNECTING:
-            lost = ConnectionClosed(CloseCode.ABNORMAL.value, "connection lost during the handshake")
-            self._connect_failed(exc or lost)
-        elif exc is not None and self._failed is None and self.listener_count("error"):
-            self._emit_safe("error", exc)
-        self._finish()
 
     def _peer_closed(self, code: int, reason: str) -> None:
         self._close_code = code
@@ -177,7 +187,7 @@ class _CloseSide(_ConnectionBase):
             return
         self._close_emitted = True
         self._host.connection_closed(self, self._core)
-        if not self._closed.done():
+        if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
         runner.release(self._loop, self)
         if self._core is not None or self._client:
@@ -212,7 +222,16 @@ class _CloseSide(_ConnectionBase):
             self._core.write_to(self._write)
             self._start_close_timer()
         # Shielded: wait_for(close(), t) timing out must not cancel what wait_closed() waits on.
-        return asyncio.shield(self._closed)
+        return asyncio.shield(self._closed_future())
+
+    def _closed_future(self) -> asyncio.Future[None]:
+        """What close() and wait_closed() wait on: done once ``"close"`` is due."""
+        closed = self._closed
+        if closed is None:
+            closed = self._closed = self._loop.create_future()
+            if self._close_emitted:
+                closed.set_result(None)
+        return closed
 
     def _shutdown(self) -> None:
         """Called by ``run()`` on SIGINT/SIGTERM: close with 1001."""
@@ -223,5 +242,5 @@ class _CloseSide(_ConnectionBase):
 
     async def wait_closed(self) -> None:
         """Wait until the connection is CLOSED."""
-        await asyncio.shield(self._closed)
+        await asyncio.shield(self._closed_future())
 

@@ -44,6 +44,21 @@ _READY_STATE_MOVES: dict[ReadyState, tuple[ReadyState, ...]] = {
 class _ConnectionBase(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol):
     """The state of a connection and the ready-state rule; no behaviour of its own."""
 
+    # Every attribute below is a slot (the mixins declare empty __slots__): an idle connection
+    # holds 8 bytes per attribute, not an instance dict of 1.5 KiB. Connection adds __dict__ and
+    # __weakref__, so that applications may still set attributes of their own on a connection.
+    __slots__ = (
+        "_client", "_loop", "_options", "_handshake", "_on_handshake", "_host", "server",
+        "_ready_state", "path", "headers", "protocols", "protocol", "out_stream",
+        "max_buffer_length", "_binary_fragmentation", "deflate", "latency", "_transport", "_core",
+        "_debug", "_made_at",
+        "_receiver", "_in_stream", "_parts", "_queue", "_queued_bytes", "_recv_waiter",
+        "_pause_reasons", "_dropped_kinds", "_recv_called", "_queue_stall_timer",
+        "_write_paused", "_drain_waiter", "_drain_callbacks", "_corked", "_corked_size",
+        "_close_code", "_close_reason", "_failed", "_closed", "_close_emitted", "_timer",
+        "_ka_timer", "_ka_payload", "_ka_sent",
+    )
+
     # Set up by Connection.__init__.
     _client: bool
     _loop: asyncio.AbstractEventLoop
@@ -53,9 +68,13 @@ class _ConnectionBase(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol)
     _host: ConnectionHost
     server: Server | None
     _ready_state: ReadyState
+    path: str
     headers: Mapping[str, str]
+    protocols: list[str]
+    protocol: str | None
     out_stream: OutStream | None
     max_buffer_length: int
+    _binary_fragmentation: int | None
     deflate: PerMessageDeflate | None
     latency: float
     _transport: asyncio.Transport | None
@@ -66,11 +85,11 @@ class _ConnectionBase(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol)
     _receiver: _Receiver | None
     _in_stream: InStream | None
     _parts: list[bytes] | None
-    _queue: deque[object]
+    _queue: deque[object] | None
     _queued_bytes: int
     _recv_waiter: asyncio.Future[None] | None
     _pause_reasons: set[object]
-    _dropped_kinds: set[str]
+    _dropped_kinds: frozenset[str]
     _recv_called: bool
     _queue_stall_timer: asyncio.TimerHandle | None
     # Sending (sending.py): while paused, one shared waiter and the callbacks in send order.
@@ -84,7 +103,7 @@ class _ConnectionBase(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol)
     _close_code: int | None
     _close_reason: str
     _failed: WebSocketError | None
-    _closed: asyncio.Future[None]
+    _closed: asyncio.Future[None] | None
     _close_emitted: bool
     _timer: asyncio.TimerHandle | None
     # Keepalive (keepalive.py): one timer, either "next ping" or "pong deadline".

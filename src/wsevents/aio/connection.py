@@ -81,6 +81,10 @@ class Connection(_TransportAdapter, _ReceiveSide, _SendSide, _Keepalive, _CloseS
     raised at the call.
     """
 
+    # Its state is in slots (conn_base.py); attributes an application sets go to a __dict__
+    # made on first use, and a connection can still be weakly referenced.
+    __slots__ = ("__dict__", "__weakref__")
+
     _events = frozenset({"connect", "text", "binary", "message", "pong", "close", "error"})
 
     CONNECTING = ReadyState.CONNECTING

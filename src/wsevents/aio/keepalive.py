@@ -18,6 +18,8 @@ logger = logging.getLogger("wsevents")
 class _Keepalive(_ConnectionBase):
     """One timer, either "next ping" or "pong deadline"; the round trip goes to ``latency``."""
 
+    __slots__ = ()
+
     def _init_keepalive(self) -> None:
         self._ka_timer = None
         self._ka_payload = None

@@ -27,6 +27,9 @@ logger = logging.getLogger("wsevents")
 # Sentinel queued for recv() when the connection ends.
 _END = object()
 
+# What _drop has warned about: none yet (replaced, never changed, so one empty set serves all).
+_NO_KINDS: frozenset[str] = frozenset()
+
 # The events that take messages: with a listener on any of them, nothing is queued for recv().
 _MESSAGE_EVENTS = ("text", "binary", "message")
 
@@ -39,15 +42,18 @@ _QUEUE_STALL_WARNING_DELAY = 1.0
 class _ReceiveSide(_ConnectionBase):
     """Whole messages to ``"text"``/``"message"`` listeners or the ``recv()`` queue; backpressure."""
 
+    __slots__ = ()
+
     def _init_receiving(self) -> None:
         self._receiver = None
         self._in_stream = None
         self._parts = None
-        self._queue = deque()
+        # Made by the first message queued for recv(): a connection served by listeners has none.
+        self._queue = None
         self._queued_bytes = 0
         self._recv_waiter = None
         self._pause_reasons = set()
-        self._dropped_kinds = set()
+        self._dropped_kinds = _NO_KINDS
         self._recv_called = False
         self._queue_stall_timer = None
 
@@ -96,9 +102,12 @@ class _ReceiveSide(_ConnectionBase):
         if listened is not None:
             self._drop(event, listened)
             return
-        self._queue.append(message)
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append(message)
         self._queued_bytes += size
-        if self._queued_bytes > self.max_buffer_length or len(self._queue) >= self._options.max_queue:
+        if self._queued_bytes > self.max_buffer_length or len(queue) >= self._options.max_queue:
             self._pause_reading("queue")
             self._watch_queue_stall()
         self._wake_recv()
@@ -116,7 +125,7 @@ class _ReceiveSide(_ConnectionBase):
             "socket stays paused (and a close from the peer is not seen); read them with recv() or "
             "async for, or add a 'message' listener",
             self,
-            len(self._queue),
+            len(self._queue or ()),
         )
 
     def _message_listener(self) -> str | None:
@@ -131,7 +140,7 @@ class _ReceiveSide(_ConnectionBase):
         """A ``kind`` message nobody listens for, while others do: not queued for a recv() nobody calls."""
         if kind in self._dropped_kinds:
             return
-        self._dropped_kinds.add(kind)
+        self._dropped_kinds |= {kind}
         logger.warning(
             "%r: %s messages are dropped: there is a %r listener but none for %r or 'message' "
             "(add a %r or 'message' listener to receive them)",
@@ -211,16 +220,18 @@ class _ReceiveSide(_ConnectionBase):
                 await self._recv_waiter
             finally:
                 self._recv_waiter = None
-        message = self._queue[0]
+        queue = self._queue
+        assert queue is not None
+        message = queue[0]
         if message is _END:
             raise ConnectionClosed(self._close_code or CloseCode.ABNORMAL.value, self._close_reason)
-        self._queue.popleft()
+        queue.popleft()
         assert isinstance(message, (str, bytes))
         self._queued_bytes -= len(message)
         if (
             self._pause_reasons
             and self._queued_bytes <= self.max_buffer_length
-            and len(self._queue) < self._options.max_queue
+            and len(queue) < self._options.max_queue
         ):
             self._resume_reading("queue")
         return message

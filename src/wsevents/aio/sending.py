@@ -83,6 +83,8 @@ class _DrainWaiter:
 class _SendSide(_ConnectionBase):
     """``send_text``, ``send_binary``, ``send_ping``, ``begin_binary`` and the drain waiters."""
 
+    __slots__ = ()
+
     def _init_sending(self) -> None:
         self._write_paused = False
         self._drain_waiter = None

@@ -35,6 +35,8 @@ CORK_LIMIT = 64 * 1024
 class _TransportAdapter(_ConnectionBase):
     """The asyncio protocol: connection_made/data_received/eof/lost, pause/resume writing."""
 
+    __slots__ = ()
+
     # Every asyncio callback is guarded: an exception in one would otherwise go to the
     # loop's exception handler and leave the connection (and its peer) waiting forever.
 
@@ -90,7 +92,8 @@ class _TransportAdapter(_ConnectionBase):
             self._internal_error("connection_lost", error)
             # Whatever failed, the connection is over: readers and wait_closed() must learn it.
             self._set_ready_state(ReadyState.CLOSED)
-            self._queue.append(_END)
+            if self._queue is not None:
+                self._queue.append(_END)
             self._wake_recv()
             self._finish()
 
