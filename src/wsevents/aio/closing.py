@@ -190,7 +190,7 @@ class _CloseSide(_ConnectionBase):
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
         runner.release(self._loop, self)
-        if self._core is not None or self._client:
+        if (self._core is not None or self._client) and self._listeners.get("close"):
             self._emit_safe("close", self._close_code, self._close_reason)
         # The server's "close" follows its last connection's "close".
         self._host.close_emitted(self)

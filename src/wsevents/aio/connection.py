@@ -232,7 +232,8 @@ class Connection(_TransportAdapter, _ReceiveSide, _SendSide, _Keepalive, _CloseS
         if self._options.ping_interval is not None:
             self._ka_timer = self._later(self._options.ping_interval, self._keepalive_ping)
         self._host.connection_opened(self, time.perf_counter() - self._made_at)
-        self._emit_safe("connect")
+        if self._listeners.get("connect"):
+            self._emit_safe("connect")
         if leftover and self._ready_state is ReadyState.OPEN:
             core.receive_data(leftover)
             receiver.pump()

@@ -16,7 +16,6 @@ from enum import IntEnum
 from ..errors import ProtocolError
 from ._mask import mask
 from .closecodes import is_valid_wire_code
-from .utf8 import InvalidUtf8, Utf8Decoder
 
 __all__ = [
     "Opcode",
@@ -135,9 +134,12 @@ def parse_close_payload(payload: bytes) -> tuple[int, str]:
     code = (payload[0] << 8) | payload[1]
     if not is_valid_wire_code(code):
         raise ProtocolError(f"invalid close code {code}", 1002)
+    if n == 2:
+        return code, ""
     try:
-        reason = Utf8Decoder().feed(payload[2:], final=True)
-    except InvalidUtf8:
+        # The whole reason at once: a strict decode is what an incremental one says at its end.
+        reason = str(payload[2:], "utf-8")
+    except UnicodeDecodeError:
         raise ProtocolError("close reason is not valid UTF-8", 1007) from None
     return code, reason
 
