@@ -26,10 +26,11 @@ demo: $(VENV)/.installed
 	$(BIN)/wsevents serve
 
 # Debian packages the suite needs on a fresh machine (Node for the npm peers, Chromium for the
-# browser tests, redis-server for the scale-out tests, nginx for tests/test_howto_nginx.py).
+# browser tests, redis-server for the scale-out tests, nginx for tests/test_howto_nginx.py,
+# valgrind for benchmarks/icount.py and its smoke test).
 # Installed with apt when missing and run as root; otherwise make stops at once with the exact
 # command to run.
-SYSTEM_DEPS := node:nodejs npm:npm chromium:chromium redis-server:redis-server nginx:nginx
+SYSTEM_DEPS := node:nodejs npm:npm chromium:chromium redis-server:redis-server nginx:nginx valgrind:valgrind
 
 system-deps:
 	@missing=""; for pair in $(SYSTEM_DEPS); do \

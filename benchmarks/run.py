@@ -436,10 +436,18 @@ def write_results(text: str) -> None:
 def with_baseline(contenders: list[Contender], ref: str) -> list[Contender]:
     """``contenders`` with wsevents as of git revision ``ref`` (both paths) after the current one.
 
-    The revision is checked out in a temporary worktree, its C speed-up built in place, and
-    served through ``PYTHONPATH`` by the same benchmarks/serve.py: a before/after comparison in
-    one run, on the same machine state.
+    The revision is served through ``PYTHONPATH`` by the same benchmarks/serve.py: a
+    before/after comparison in one run, on the same machine state.
     """
+    extra = baseline_contenders(ref)
+    # After the current wsevents rows, before any other revision's.
+    at = max(i for i, c in enumerate(contenders) if c.label in ("wsevents", "wsevents-c")) + 1
+    return [*contenders[:at], *extra, *contenders[at:]]
+
+
+def baseline_contenders(ref: str) -> list[Contender]:
+    """wsevents as of git revision ``ref``, pure and compiled: checked out in a temporary git
+    worktree (removed at exit), its C speed-up built in place."""
     repo = HERE.parent
     commit = subprocess.run(["git", "rev-parse", "--short", ref], cwd=repo, capture_output=True,
                             text=True, check=True).stdout.strip()
@@ -450,13 +458,10 @@ def with_baseline(contenders: list[Contender], ref: str) -> list[Contender]:
                                            capture_output=True, check=False))
     build_speedups(tree / "src" / "wsevents")
     src = str(tree / "src")
-    extra = [
+    return [
         Contender(f"wsevents@{commit}", "wsevents", {**PURE, "PYTHONPATH": src}, speedups=False, source=src),
         Contender(f"wsevents-c@{commit}", "wsevents", {"PYTHONPATH": src}, speedups=True, source=src),
     ]
-    # After the current wsevents rows, before any other revision's.
-    at = max(i for i, c in enumerate(contenders) if c.label in ("wsevents", "wsevents-c")) + 1
-    return [*contenders[:at], *extra, *contenders[at:]]
 
 
 def with_aiofastnet(contenders: list[Contender]) -> list[Contender]:

@@ -129,3 +129,16 @@ def test_a_server_started_from_the_load_generator_core_moves_to_its_own() -> Non
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "benchmarks", capture_output=True,
                           text=True, timeout=30, check=True)
     assert done.stdout.split() == ["[0]"]
+
+
+@pytest.mark.timeout(180)
+def test_the_instruction_count_of_the_message_path_is_measured() -> None:
+    """benchmarks/icount.py under valgrind (which make test installs), one row, one case (each
+    figure takes two valgrind runs of Python): a well-formed table with a positive figure."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "icount.py"), "--cases", "echo",
+               "--messages", "50,150", "--only", "wsevents-c"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=170)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith("| wsevents")]
+    assert [[cell.strip() for cell in row] for row in rows] == [["wsevents-c", rows[0][1].strip()]]
+    assert int(rows[0][1].replace(",", "")) > 0

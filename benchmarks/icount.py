@@ -1,0 +1,191 @@
+"""Instructions per message of wsevents' own message path, counted by valgrind: noise-free.
+
+    python benchmarks/icount.py                      # the current tree, compiled and pure paths
+    python benchmarks/icount.py --baseline 4e73db0   # ... and that revision, side by side
+    python benchmarks/icount.py --cases echo,floor --messages 500,2500 --only wsevents-c
+
+Timed figures on a shared 2-core VM move by ±15-40 % from run to run; a change of a few per cent
+in the per-message path cannot be seen in them. This counts CPU instructions instead
+(``valgrind --tool=callgrind``, the same on every run with ``PYTHONHASHSEED=0``): each case runs
+in process, without sockets, once with N1 and once with N2 messages, and the difference divided
+by N2 - N1 is the cost of one message with start-up and set-up cancelled out.
+
+The cases (a 64-byte text message, as in the rtt and '100 conns' scenarios):
+
+- ``echo``: one message per ``data_received``, echoed by a ``"text"`` listener (``conn.send_text``),
+  the event-style server of run.py: everything wsevents does per message when each read holds one.
+- ``echo x100``: 100 messages per ``data_received`` (the pipelined scenario's reads).
+- ``receive``: one message per read, to a listener that does nothing (the receiving half).
+- ``floor``: the least a Python echo server can do with the same compiled frame scan: parse the
+  read with ``_speedups.scan``, call a listener that encodes and frames the answer, one write.
+  What is above it is wsevents' own cost (its checks, state, emitter, cork, send bookkeeping).
+
+A connection is opened over loopback, then its transport is replaced by one that only counts
+writes; ``data_received`` is called directly with pre-built masked frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from common import TEXT, client_frame  # noqa: E402
+
+CASES = ("echo", "echo x100", "receive", "floor")
+PURE = {"WSEVENTS_NO_SPEEDUPS": "1"}
+
+
+class NullTransport:
+    """Takes the connection's writes and only counts them."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class Floor:
+    """The minimal Python echo on the compiled scan: the reference the own cost is read against."""
+
+    def __init__(self) -> None:
+        from wsevents import _speedups
+
+        self.scan = _speedups.scan
+        self.transport = NullTransport()
+        self.listeners: dict[str, list[Any]] = {"text": [self.send_text]}
+        self.corked: list[bytes] = []
+
+    def send_text(self, text: str) -> None:
+        payload = text.encode()
+        self.corked.append(bytes((0x81, len(payload))) + payload)
+
+    def data_received(self, data: bytes) -> None:
+        pending, _ = self.scan(memoryview(data), 0, 0x80, 1 << 20)
+        while pending:
+            event = pending.pop()
+            pending.pop()
+            for listener in self.listeners["text"]:
+                listener(event[1])
+        corked = self.corked
+        if corked:
+            self.transport.write(corked[0] if len(corked) == 1 else b"".join(corked))
+            corked.clear()
+
+
+async def child(case: str, messages: int) -> None:
+    """Run ``case`` with ``messages`` messages in this process (what valgrind counts)."""
+    one = client_frame(1, TEXT.encode())
+    per_read = 100 if case == "echo x100" else 1
+    data = one * per_read
+    if case == "floor":
+        floor = Floor()
+        for _ in range(messages // per_read):
+            floor.data_received(data)
+        return
+    import wsevents
+
+    opened: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def on_connection(conn: Any) -> None:
+        conn.on("text", (lambda text: None) if case == "receive" else conn.send_text)
+        opened.set_result(conn)
+
+    server = wsevents.create_server(on_connection, ping_interval=None, compression=False)
+    await server.listen(0, "127.0.0.1")
+    client = await wsevents.connect(f"ws://127.0.0.1:{server.port}/", ping_interval=None, compression=False)
+    conn = await opened
+    real, conn._transport = conn._transport, NullTransport()
+    for _ in range(messages // per_read):
+        conn.data_received(data)
+    conn._transport = real
+    await client.close()
+    await server.close()
+
+
+def instructions(case: str, messages: int, env: dict[str, str]) -> int:
+    """Instructions valgrind counted for the whole child process."""
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+               sys.executable, __file__, "--child", case, "--messages", str(messages)]
+    done = subprocess.run(command, env={**os.environ, "PYTHONHASHSEED": "0", **env},
+                          capture_output=True, text=True, timeout=600)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"{case}: valgrind run failed:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def per_message(case: str, counts: tuple[int, int], env: dict[str, str]) -> float:
+    """Instructions of one message: the difference of two runs over their difference in messages."""
+    low, high = (instructions(case, n, env) for n in counts)
+    return (high - low) / (counts[1] - counts[0])
+
+
+def contenders(baseline: str | None) -> list[tuple[str, dict[str, str], bool]]:
+    """(label, environment, compiled) of each wsevents to count."""
+    rows = [("wsevents-c", {}, True), ("wsevents", PURE, False)]
+    if baseline:
+        from run import baseline_contenders
+
+        for row in baseline_contenders(baseline):
+            rows.append((row.label, row.env, row.speedups))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
+    parser.add_argument("--messages", default="1000,5000", help="N1,N2: messages of the two runs")
+    parser.add_argument("--baseline", metavar="REF", help="also count wsevents as of git revision REF")
+    parser.add_argument("--only", help="comma-separated rows (e.g. wsevents-c); default: all")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        asyncio.run(child(args.child, int(args.messages)))
+        return 0
+    low, high = (int(n) for n in args.messages.split(","))
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
+        return 1
+    cases = args.cases.split(",")
+    print(f"instructions per message (valgrind, {low:,} and {high:,} messages)\n")
+    print("| contender | " + " | ".join(cases) + " |")
+    print("|---|" + "---:|" * len(cases))
+    for label, env, _ in contenders(args.baseline):
+        if args.only and label not in args.only.split(","):
+            continue
+        cells = [
+            # The floor is the same code for every row: counted once.
+            f"{per_message(case, (low, high), env):,.0f}" if case != "floor" or label == "wsevents-c" else "-"
+            for case in cases
+        ]
+        print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
