@@ -6,6 +6,8 @@
  * scan(buf, pos, mask_bit, limit) -> (pending, new_pos): parse the run of whole,
  *     plain data frames at buf[pos:] into the events the pure parser gives for them
  *     (see scan's comment).
+ * Collector: a binary message gathered whole, unmasked straight into its final buffer (see its
+ *     section at the end).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -343,6 +345,218 @@ error:
     return NULL;
 }
 
+/* ---- Collector: a binary message gathered whole, unmasked straight into its final buffer ----
+ *
+ * Collector() -> an empty collector (protocol/_mask.py has the pure-Python equivalent).
+ * add(data, key=None, more=-1): append data, XOR-ed with the 4-byte key repeated when a key is
+ *     given (the key lined up with data's first byte); `more` is how many bytes the frame
+ *     header still announces after data (-1: not known), a hint that only ever lowers the
+ *     reserve. A first piece that is an exact bytes object, without a key, is kept as it is.
+ * size: the bytes added so far.
+ * finish() -> bytes: everything added, as one bytes object (no copy when it can be avoided);
+ *     the collector is empty again.
+ *
+ * The buffer is a bytes object that only this collector references while it grows, so it is
+ * resized in place (_PyBytes_Resize); one that is also referenced elsewhere (an adopted piece
+ * still held by someone) is copied instead. It is never sized from the frame header alone: it
+ * grows to at most twice what has arrived plus COLLECT_SLACK, and never past what has arrived
+ * plus what is announced. Not thread-safe: a collector belongs to one connection's reader. */
+
+#define COLLECT_SLACK 65536
+
+/* xor_mask into a destination at any offset: the bytes up to its first 16-byte boundary one by
+ * one, then xor_mask with the key turned to match, so that its wide stores are aligned (stores
+ * that straddle cache lines made the unmasking of a piece twice as slow). */
+static void
+xor_mask_aligned(unsigned char *dst, const unsigned char *src, Py_ssize_t n, const unsigned char *key)
+{
+    Py_ssize_t head = (Py_ssize_t)((16 - ((uintptr_t)dst & 15)) & 15), i;
+    unsigned char turned[4];
+
+    if (head > n)
+        head = n;
+    for (i = 0; i < head; i++)
+        dst[i] = src[i] ^ key[i & 3];
+    for (i = 0; i < 4; i++)
+        turned[i] = key[(head + i) & 3];
+    xor_mask(dst + head, src + head, n - head, turned);
+}
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *buf;   /* bytes whose first `size` bytes are the message so far, or NULL */
+    Py_ssize_t size;
+} CollectorObject;
+
+/* Make room for `need` bytes in all; 0, or -1 with an exception set (the collector is then
+ * empty). */
+static int
+collector_reserve(CollectorObject *c, Py_ssize_t need, Py_ssize_t more)
+{
+    Py_ssize_t cap = c->buf == NULL ? 0 : PyBytes_GET_SIZE(c->buf);
+    Py_ssize_t bound, newcap;
+    PyObject *grown;
+
+    if (need <= cap)
+        return 0;
+    /* Twice what has arrived (and a little), but no more than what is announced. */
+    bound = need <= (PY_SSIZE_T_MAX - COLLECT_SLACK) / 2 ? 2 * need + COLLECT_SLACK : PY_SSIZE_T_MAX;
+    newcap = (more >= 0 && more <= bound - need) ? need + more : bound;
+    if (c->buf == NULL) {
+        c->buf = PyBytes_FromStringAndSize(NULL, newcap);
+        return c->buf == NULL ? -1 : 0;
+    }
+    if (Py_REFCNT(c->buf) == 1) {
+        if (_PyBytes_Resize(&c->buf, newcap) < 0) {
+            c->size = 0; /* _PyBytes_Resize freed it and set it to NULL */
+            return -1;
+        }
+        return 0;
+    }
+    grown = PyBytes_FromStringAndSize(NULL, newcap);
+    if (grown == NULL)
+        return -1;
+    memcpy(PyBytes_AS_STRING(grown), PyBytes_AS_STRING(c->buf), (size_t)c->size);
+    Py_SETREF(c->buf, grown);
+    return 0;
+}
+
+static PyObject *
+collector_add(CollectorObject *c, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data, key;
+    Py_ssize_t more = -1, n;
+    int keyed = 0;
+    unsigned char *dst;
+
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "add() takes 1 to 3 arguments (data, key=None, more=-1)");
+        return NULL;
+    }
+    if (nargs == 3) {
+        more = PyLong_AsSsize_t(args[2]);
+        if (more == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (nargs >= 2 && args[1] != Py_None) {
+        if (PyObject_GetBuffer(args[1], &key, PyBUF_SIMPLE) < 0) {
+            PyBuffer_Release(&data);
+            return NULL;
+        }
+        keyed = 1;
+        if (key.len != 4) {
+            PyErr_SetString(PyExc_ValueError, "the mask key must be 4 bytes");
+            goto error;
+        }
+    }
+    n = data.len;
+    if (n == 0)
+        goto done;
+    if (c->buf == NULL && !keyed && PyBytes_CheckExact(args[0])) {
+        /* Adopted, not copied: resized in place later only once nobody else holds it. */
+        Py_INCREF(args[0]);
+        c->buf = args[0];
+        c->size = n;
+        goto done;
+    }
+    if (n > PY_SSIZE_T_MAX - c->size) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    if (collector_reserve(c, c->size + n, more) < 0)
+        goto error;
+    dst = (unsigned char *)PyBytes_AS_STRING(c->buf) + c->size;
+    if (keyed)
+        xor_mask_aligned(dst, (const unsigned char *)data.buf, n, (const unsigned char *)key.buf);
+    else
+        memcpy(dst, data.buf, (size_t)n);
+    c->size += n;
+done:
+    PyBuffer_Release(&data);
+    if (keyed)
+        PyBuffer_Release(&key);
+    Py_RETURN_NONE;
+error:
+    PyBuffer_Release(&data);
+    if (keyed)
+        PyBuffer_Release(&key);
+    return NULL;
+}
+
+static PyObject *
+collector_finish(CollectorObject *c, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *out = c->buf;
+    Py_ssize_t size = c->size;
+
+    c->buf = NULL;
+    c->size = 0;
+    if (out == NULL)
+        return PyBytes_FromStringAndSize(NULL, 0);
+    if (PyBytes_GET_SIZE(out) == size)
+        return out;
+    if (Py_REFCNT(out) == 1) {
+        if (_PyBytes_Resize(&out, size) < 0)
+            return NULL;
+        return out;
+    }
+    Py_SETREF(out, PyBytes_FromStringAndSize(PyBytes_AS_STRING(out), size));
+    return out;
+}
+
+static PyObject *
+collector_size(CollectorObject *c, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(c->size);
+}
+
+static PyObject *
+collector_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) || (kwargs != NULL && PyDict_GET_SIZE(kwargs))) {
+        PyErr_SetString(PyExc_TypeError, "Collector() takes no arguments");
+        return NULL;
+    }
+    return type->tp_alloc(type, 0); /* zeroed: buf NULL, size 0 */
+}
+
+static void
+collector_dealloc(CollectorObject *c)
+{
+    Py_XDECREF(c->buf);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+static PyMethodDef collector_methods[] = {
+    {"add", (PyCFunction)(void (*)(void))collector_add, METH_FASTCALL,
+     "add(data, key=None, more=-1): append data, unmasked with key when one is given."},
+    {"finish", (PyCFunction)collector_finish, METH_NOARGS,
+     "finish() -> bytes: everything added, as one bytes object; the collector is empty again."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef collector_getset[] = {
+    {"size", (getter)collector_size, NULL, "The bytes added so far.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject CollectorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "wsevents._speedups.Collector",
+    .tp_basicsize = sizeof(CollectorObject),
+    .tp_dealloc = (destructor)collector_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A binary message gathered whole, unmasked straight into its final buffer.",
+    .tp_methods = collector_methods,
+    .tp_getset = collector_getset,
+    .tp_new = collector_new,
+};
+
+/* ---- end of Collector ---- */
+
+
 static PyMethodDef speedups_methods[] = {
     {"mask", (PyCFunction)(void (*)(void))speedups_mask, METH_FASTCALL,
      "mask(data, key) -> bytes: XOR data with the 4-byte key repeated."},
@@ -368,6 +582,16 @@ PyInit__speedups(void)
         if (binary_start_event == NULL)
             return NULL;
     }
+    if (PyType_Ready(&CollectorType) < 0)
+        return NULL;
     module = PyModule_Create(&speedups_module);
+    if (module == NULL)
+        return NULL;
+    Py_INCREF(&CollectorType);
+    if (PyModule_AddObject(module, "Collector", (PyObject *)&CollectorType) < 0) {
+        Py_DECREF(&CollectorType);
+        Py_DECREF(module);
+        return NULL;
+    }
     return module;
 }

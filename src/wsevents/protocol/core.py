@@ -34,9 +34,9 @@ from collections.abc import Callable
 from enum import Enum, IntEnum
 
 from ..errors import InvalidState, MessageTooBig, ProtocolError
-from ._mask import mask
+from ._mask import Collector, mask
 from .closecodes import CloseCode
-from .events import CLOSE, FAIL, PING, PONG, Event
+from .events import BINARY, CLOSE, FAIL, PING, PONG, Event
 from .extensions import Extension
 from .frames import (
     JOIN_LIMIT,
@@ -141,6 +141,19 @@ class WebSocketCore(FrameReader):
         )
 
     # -- receiving (the parser is FrameReader's) --------------------------------
+
+    def collect_message(self, sink: Collector | None) -> bool:
+        """Unmask the rest of the binary message being received straight into ``sink`` (None:
+        stop), so that each piece is written once, into the message's own buffer.
+
+        The I/O layer then adds each ``BINARY`` event's bytes to ``sink``: the pieces put there
+        come as ``b""``. Returns False, changing nothing, when no binary message is being parsed
+        piece by piece (one the compiled scan parsed ahead whole, or a compressed one).
+        """
+        if sink is not None and (self._msg_opcode != BINARY or self._msg_encoded):
+            return False
+        self._sink = sink
+        return True
 
     def receive_eof(self) -> None:
         """The peer closed its side of TCP: nothing more will be parsed (idempotent)."""

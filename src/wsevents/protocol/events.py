@@ -7,7 +7,9 @@ that dispatching on them costs one comparison:
 * ``(BINARY_START,)``: a binary message begins; the I/O layer may then call
   :meth:`~wsevents.protocol.core.WebSocketCore.unbound_message` before it
   pulls the next event (the message is bounded by ``max_message_size`` otherwise);
-* ``(BINARY, bytes, fin)``: the next piece of the binary message, ``fin`` on its last;
+* ``(BINARY, bytes, fin)``: the next piece of the binary message, ``fin`` on its last (``b""``
+  for a piece the core put straight into the message's collector: see
+  :meth:`~wsevents.protocol.core.WebSocketCore.collect_message`);
 * ``(PING, bytes)``: a ping arrived (its pong is already queued to be sent);
 * ``(PONG, bytes)``: a pong arrived;
 * ``(CLOSE, code, reason)``: the peer's close frame (1005 when it had no code);

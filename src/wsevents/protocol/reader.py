@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..errors import MessageTooBig, ProtocolError
-from ._mask import Scan, mask, scan
+from ._mask import Collector, Scan, mask, scan
 from .closecodes import CloseCode
 from .events import BINARY, BINARY_START, TEXT, Event, append_piece
 from .extensions import Extension
@@ -86,6 +86,7 @@ class FrameReader:
         "_decoded",
         "_decoder",
         "_text_parts",
+        "_sink",
         "_pending",
         "counts",
     )
@@ -118,6 +119,7 @@ class FrameReader:
         self._decoded = 0
         self._decoder: Utf8Decoder | None = None
         self._text_parts: list[str] = []
+        self._sink: Collector | None = None
         # Events parsed ahead by the compiled scan, each followed by a size, in reverse order.
         self._pending: list[Any] = []
         #: Messages and payload bytes (before encoding) by direction and kind, indexed by
@@ -337,13 +339,15 @@ class FrameReader:
             if k:
                 key = key[k:] + key[:k]
             self._key_pos = (k + take) & 3
-            piece = mask(piece, key)
         remaining -= take
-        if remaining:
-            self._remaining = remaining
-            return self._deliver(piece, False, False)
-        self._remaining = -1
-        return self._deliver(piece, self._fin, False)
+        self._remaining = remaining or -1
+        if self._sink is not None:  # a message collected whole (core.collect_message): into it
+            self._sink.add(piece, key, remaining)
+            self.counts[3] += take
+            piece = b""
+        elif key is not None:
+            piece = mask(piece, key)
+        return self._deliver(piece, not remaining and self._fin, False)
 
     def _decode(self, piece: bytes | memoryview, last: bool) -> bytes | memoryview:
         """Run a piece of an encoded message through the extension, within the size bound.
@@ -377,6 +381,7 @@ class FrameReader:
             counts[3] += len(piece)
             if last:
                 self._msg_opcode = 0
+                self._sink = None
                 counts[2] += 1
             if type(piece) is memoryview:
                 # A piece that is all of one received bytes object (a client's unmasked payload,
