@@ -10,6 +10,11 @@ side does anything in any order: ``pause()``/``resume()``, ``"data"``
 listeners (that may pause from inside), ``"end"`` listeners, ``read(n)``,
 ``read()``, ``async for``, a second concurrent reader, the connection dropping.
 
+With ``collecting``, the fake core also does what the real one does for a
+whole-message ``read()`` that waits (``InStream`` asks it through ``collect``):
+it puts each piece into that read's buffer and tells the stream
+(``_collected``) instead of feeding the piece.
+
 The model: what consumers got, joined in the order they got it, is always a
 prefix of the message (nothing reordered, duplicated or invented); ``"end"``
 comes at most once and only after everything; reads are bounded; the held
@@ -32,6 +37,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from wsevents import ConcurrencyError, ConnectionClosed, InStream, MessageTooBig
+from wsevents.protocol._mask import Collector
 
 MAX_PIECE = 40
 SETTLE_ITERATIONS = 20
@@ -56,6 +62,14 @@ class FakeCore:
         self.pauses = 0
         self.resumes = 0
         self.stream: InStream | None = None
+        self.sink: Collector | None = None  # a whole read's buffer, while the stream asks for it
+        self.collected = 0
+
+    def collect(self, sink: Collector | None) -> bool:
+        # The stream asks only for its own message, before its last piece (then it has ended).
+        assert sink is None or self.next < len(self.pieces) or self.held
+        self.sink = sink
+        return True
 
     @property
     def exhausted(self) -> bool:
@@ -88,8 +102,18 @@ class FakeCore:
 
     def _deliver(self, index: int) -> None:
         assert self.stream is not None
-        self.stream._feed(self.pieces[index])
+        if self.sink is not None:
+            # The real core puts pieces into the sink itself, or hands some on (whole frames).
+            if index % 2:
+                self.sink.add(self.pieces[index])
+                self.stream._collected(b"")
+            else:
+                self.stream._collected(self.pieces[index])
+            self.collected += 1
+        else:
+            self.stream._feed(self.pieces[index])
         if index == len(self.pieces) - 1:
+            self.sink = None  # as the real core: a message's last piece ends its collection
             self.stream._end()
 
 
@@ -114,8 +138,9 @@ class InStreamMachine(RuleBasedStateMachine):
     @initialize(
         sizes=st.lists(st.integers(min_value=0, max_value=MAX_PIECE), min_size=1, max_size=12),
         limit=st.integers(min_value=1, max_value=2 * MAX_PIECE),
+        collecting=st.booleans(),
     )
-    def setup(self, sizes: list[int], limit: int) -> None:
+    def setup(self, sizes: list[int], limit: int, collecting: bool) -> None:
         # Bytes that differ over a long period, so that any reordering or duplication shows.
         counter = iter(range(1 << 30))
         self.pieces = [bytes(next(counter) % 251 for _ in range(size)) for size in sizes]
@@ -125,7 +150,10 @@ class InStreamMachine(RuleBasedStateMachine):
 
         def make() -> None:
             core = self.core
-            self.stream = InStream(core.pause_reading, core.resume_reading, limit, self.failures.append)
+            collect = core.collect if collecting else None
+            self.stream = InStream(
+                core.pause_reading, core.resume_reading, limit, self.failures.append, collect=collect
+            )
             self.core.stream = self.stream
 
         self.run(make)
@@ -238,6 +266,13 @@ class InStreamMachine(RuleBasedStateMachine):
             self.read_whole()
         else:
             self.read_n(n)
+
+    # Its own rule too, so that runs often have a whole read waiting while pieces arrive
+    # (what the collecting core acts on).
+    @precondition(lambda self: self.listener is None)
+    @rule()
+    def read_all(self) -> None:
+        self.read_whole()
 
     def read_n(self, n: int) -> None:
         async def reader() -> None:
@@ -372,7 +407,7 @@ def test_model_replays_the_reordering_scenario() -> None:
     """The shape of the bug found by hand, as a fixed run of the machine."""
     machine = InStreamMachine()
     try:
-        machine.setup(sizes=[30] * 6, limit=40)
+        machine.setup(sizes=[30] * 6, limit=40, collecting=False)
         machine.add_data_listener(pause_at=frozenset())
         machine.pause()
         # Three pieces in one read: past the limit after the second, the third is held in the core.
@@ -381,6 +416,24 @@ def test_model_replays_the_reordering_scenario() -> None:
         machine.resume()
         machine.nothing_reordered_duplicated_or_invented()
         assert machine.got() == machine.message[:90]
+        machine.finish()
+    finally:
+        machine.loop.close()
+
+
+def test_model_replays_a_whole_read_that_collects() -> None:
+    """A whole read waits: the core puts the next pieces into its buffer, then it reads on."""
+    machine = InStreamMachine()
+    try:
+        machine.setup(sizes=[30] * 4, limit=200, collecting=True)
+        machine.socket_read_one()  # held: nothing reads yet
+        machine.read(how="read()", n=1)
+        machine.socket_read(2)
+        assert machine.core.collected == 2
+        machine.nothing_reordered_duplicated_or_invented()
+        machine.socket_read_one()
+        assert machine.core.collected == 3 and machine.core.sink is None
+        assert machine.got() == machine.message
         machine.finish()
     finally:
         machine.loop.close()

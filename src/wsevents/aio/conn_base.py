@@ -26,6 +26,7 @@ from .options import ClientOptions, ServerOptions
 from .streams import InStream, OutStream
 
 if TYPE_CHECKING:
+    from ..protocol._mask import Collector
     from .receiving import _Receiver
     from .sending import _DrainWaiter
     from .server import Server
@@ -84,7 +85,7 @@ class _ConnectionBase(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol)
     # Receiving (receiving.py).
     _receiver: _Receiver | None
     _in_stream: InStream | None
-    _parts: list[bytes] | None
+    _parts: list[bytes] | Collector | None
     _queue: deque[object] | None
     _queued_bytes: int
     _recv_waiter: asyncio.Future[None] | None

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from ..errors import ConcurrencyError, ConnectionClosed, InvalidState, MessageTooBig
+from ..protocol._mask import Collector, new_collector
 from ..protocol.closecodes import CloseCode
 from ..protocol.core import ReadyState, WebSocketCore
 from ..protocol.events import BINARY, BINARY_START, CLOSE, PING, PONG, TEXT, Event, append_piece
@@ -311,12 +312,21 @@ class _Receiver:
         streamed = conn.listener_count("binary") > 0
         whole = conn.listener_count("message") > 0
         if streamed:
+            core = self.core
+
+            def collect(sink: Collector | None) -> bool:
+                # Only for this stream's message, and not when "message" listeners need its pieces.
+                if conn._in_stream is not stream or (sink is not None and conn._parts is not None):
+                    return False
+                return core.collect_message(sink)
+
             stream = InStream(
                 lambda: conn._pause_reading(stream),
                 lambda: conn._resume_reading(stream),
                 conn.max_buffer_length,
                 self._fail_stream,
                 owner=conn,
+                collect=collect,
             )
             conn._in_stream = stream
             conn._emit_safe("binary", stream)
@@ -339,7 +349,10 @@ class _Receiver:
         conn = self.conn
         stream = conn._in_stream
         if stream is not None:
-            stream._feed(data)
+            if stream._collecting is not None:
+                stream._collected(data)  # a whole read collects the message
+            else:
+                stream._feed(data)
             if fin:
                 # The stream keeps its own backpressure until its data is consumed.
                 conn._in_stream = None
@@ -347,11 +360,26 @@ class _Receiver:
         parts = conn._parts
         if parts is None:
             return  # streamed only, or dropped
-        append_piece(parts, data)
-        if fin:
-            conn._parts = None
-            message = parts[0] if len(parts) == 1 else b"".join(parts)
-            conn._message(message, "binary", len(message), streamed=stream is not None)
+        if isinstance(parts, list):
+            if not fin and not parts and stream is None:
+                # The first piece of a message in pieces: the core unmasks the rest straight
+                # into one buffer that starts with this piece (kept, not copied).
+                message = new_collector()
+                message.add(data)
+                if self.core.collect_message(message):
+                    conn._parts = message
+                    return
+            append_piece(parts, data)
+            if not fin:
+                return
+            message_bytes = parts[0] if len(parts) == 1 else b"".join(parts)
+        else:
+            parts.add(data)  # b"" when the core put the piece there itself
+            if not fin:
+                return
+            message_bytes = parts.finish()
+        conn._parts = None
+        conn._message(message_bytes, "binary", len(message_bytes), streamed=stream is not None)
 
     def on_ping(self) -> None:
         # The core's pong is written: pongs count against max_write_buffer like any

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 
 from ..emitter import EventEmitter
 from ..errors import ConcurrencyError, MessageTooBig
+from ..protocol._mask import Collector, new_collector
 from ..protocol.events import append_piece
 from .outstream import FrameSender, OutStream
 
@@ -59,6 +60,7 @@ class InStream(EventEmitter):
         limit: int,
         fail: Callable[[MessageTooBig], None] | None = None,
         owner: object = None,
+        collect: Callable[[Collector | None], bool] | None = None,
     ) -> None:
         super().__init__()
         self._pause_reading = pause_reading
@@ -84,6 +86,10 @@ class InStream(EventEmitter):
         # piece then wakes it only at the end or once that plus what is held passes the limit,
         # not once per piece read from the socket.
         self._read_all_taken: int | None = None
+        # Asks the connection to unmask the rest of the message straight into a whole-message
+        # read's buffer (False: it cannot), or to stop (None); _collecting: that buffer meanwhile.
+        self._collect = collect
+        self._collecting: Collector | None = None
         self._consumed = 0
         self._stall_timer: asyncio.TimerHandle | None = None
         self._stall_warned = False
@@ -115,7 +121,26 @@ class InStream(EventEmitter):
         if taken is None or self._pressure or self._held + taken > self.limit:
             self._wake()
 
+    def _collected(self, data: bytes) -> None:
+        """A piece for the whole-message read's buffer: the connection unmasked it straight in
+        there (``data`` is then empty) or hands it on as ``data``."""
+        sink = self._collecting
+        assert sink is not None and self._read_all_taken is not None
+        sink.add(data)
+        size = sink.size
+        grown = size - self._read_all_taken
+        self.bytes_received += grown
+        self._consumed += grown
+        self._read_all_taken = size
+        if size > self.limit:
+            # As when held pieces pass the limit: nothing more is read before the read fails.
+            if not self._pressure:
+                self._pressure = True
+                self._pause_reading()
+            self._wake()
+
     def _end(self) -> None:
+        self._collecting = None  # the connection collects nothing more for this message
         self._ended = True
         self._maybe_end()
         self._wake()
@@ -123,6 +148,7 @@ class InStream(EventEmitter):
     def _abort(self, error: BaseException) -> None:
         if self._ended:
             return
+        self._collecting = None
         self._ended = True
         self._error = error
         self._stop_stall_watch()
@@ -160,16 +186,29 @@ class InStream(EventEmitter):
         self._after_take()
         return data
 
-    def _take_chunks(self, parts: list[bytes]) -> int:
-        """Move every held piece to ``parts`` (not joined: the reader joins once); their size."""
+    def _take_into(self, message: Collector) -> None:
+        """Move every held piece into a whole-message read's buffer."""
         chunks = self._chunks
-        parts.extend(chunks)
+        for chunk in chunks:
+            message.add(chunk)  # the first one is kept as it is: taken, not copied
         chunks.clear()
-        size = self._held
+        self._consumed += self._held
         self._held = 0
-        self._consumed += size
         self._after_take()
-        return size
+
+    def _start_collecting(self, message: Collector) -> None:
+        """Have the rest of the message unmasked straight into ``message`` (a waiting whole read's),
+        unless ``"data"`` listeners take pieces meanwhile, as they do from a waiting read."""
+        collect = self._collect
+        if collect is not None and not self.listener_count("data") and collect(message):
+            self._collecting = message
+
+    def _stop_collecting(self) -> None:
+        if self._collecting is not None:
+            self._collecting = None
+            assert self._collect is not None
+            self._collect(None)
+            self._after_take()  # a read that stops (cancelled) does not leave reading paused
 
     def _after_take(self) -> None:
         """Release backpressure behind what a reader took; held pieces go on to ``"data"``."""
@@ -254,8 +293,11 @@ class InStream(EventEmitter):
         return data
 
     def _listener_added(self, event: str) -> None:
-        if event == "data" and self._chunks:
-            self._schedule_flush()
+        if event == "data":
+            # Pieces go to the listener from now on (what a waiting read took stays its own).
+            self._stop_collecting()
+            if self._chunks:
+                self._schedule_flush()
         elif event == "end" and self._ended and not self._chunks:
             self._maybe_end()
 
@@ -343,24 +385,31 @@ class InStream(EventEmitter):
         return data
 
     async def _read_all(self) -> bytes:
-        """The rest of the message, joined once (pieces are not joined as they are taken)."""
-        parts: list[bytes] = []
-        size = 0
-        while True:
-            if self._chunks:
-                size += self._take_chunks(parts)
-                self._read_all_taken = size
-                if size > self.limit:
+        """The rest of the message in one buffer: the held pieces are taken into it, and while
+        the read waits, the connection unmasks each piece that arrives straight into it."""
+        message = new_collector()
+        try:
+            while True:
+                if self._chunks:
+                    self._take_into(message)
+                    self._read_all_taken = message.size
+                if message.size > self.limit:
                     error = MessageTooBig(f"binary message of over {self.limit} bytes")
                     if self._fail is not None:
                         self._fail(error)
                     raise error
-            if self._ended:
-                if self._error is not None:
-                    raise self._error
-                self._maybe_end()
-                return b"".join(parts)
-            await self._wait()
+                if self._chunks:
+                    continue  # taking resumed reading, which fed more
+                if self._ended:
+                    if self._error is not None:
+                        raise self._error
+                    self._maybe_end()
+                    return message.finish()
+                if self._collecting is None:
+                    self._start_collecting(message)
+                await self._wait()
+        finally:
+            self._stop_collecting()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iterate()
