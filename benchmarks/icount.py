@@ -22,6 +22,12 @@ The cases (a 64-byte text message, as in the rtt and '100 conns' scenarios):
 
 A connection is opened over loopback, then its transport is replaced by one that only counts
 writes; ``data_received`` is called directly with pre-built masked frames.
+
+``--cases handshake`` (not among the defaults) counts one connection instead of one message: the
+server makes it, its transport (one that only counts writes) is made, the usual upgrade request
+and then the client's close frame arrive in one read each, and the transport is lost, as in
+run.py's handshakes scenario, without the event loop's and the kernel's share:
+``python benchmarks/icount.py --cases handshake --messages 200,1200 --only wsevents-c --baseline REF``.
 """
 
 from __future__ import annotations
@@ -42,6 +48,12 @@ sys.path.insert(0, str(HERE))
 from common import TEXT, client_frame  # noqa: E402
 
 CASES = ("echo", "echo x100", "receive", "floor")
+#: Counted per connection, on demand (--cases handshake).
+EXTRA_CASES = ("handshake",)
+UPGRADE = (
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
 PURE = {"WSEVENTS_NO_SPEEDUPS": "1"}
 
 
@@ -65,6 +77,63 @@ class NullTransport:
 
     def resume_reading(self) -> None:
         pass
+
+
+class ShortTransport(NullTransport):
+    """What a connection asks of its transport from ``connection_made`` to its close."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closing = False
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    abort = close
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        pass
+
+
+async def handshakes(count: int) -> None:
+    """``count`` connections made, upgraded, closed by the client and lost, as in run.py's scenario."""
+    import wsevents
+
+    def on_connection(conn: Any) -> None:  # the listeners of run.py's event-style server
+        conn.on("error", lambda exc: None)
+        conn.on("text", conn.send_text)
+
+        async def on_binary(stream: Any) -> None:
+            conn.send_binary(await stream.read())
+
+        conn.on("binary", on_binary)
+
+    server = wsevents.create_server(on_connection, ping_interval=None, compression=False)
+    await server.listen(0, "127.0.0.1")
+    close = client_frame(8, (1000).to_bytes(2, "big"))
+    for i in range(count):
+        conn: Any = server._make_connection()
+        transport = ShortTransport()
+        conn.connection_made(transport)
+        conn.data_received(UPGRADE)
+        conn.data_received(close)
+        assert transport.closing
+        conn.connection_lost(None)
+        if i % 100 == 99:
+            await asyncio.sleep(0)  # what the loop would run between connections
+    await server.close()
 
 
 class Floor:
@@ -97,6 +166,9 @@ class Floor:
 
 async def child(case: str, messages: int) -> None:
     """Run ``case`` with ``messages`` messages in this process (what valgrind counts)."""
+    if case == "handshake":
+        await handshakes(messages)
+        return
     one = client_frame(1, TEXT.encode())
     per_read = 100 if case == "echo x100" else 1
     data = one * per_read
@@ -158,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help=f"comma-separated, of {', '.join(CASES + EXTRA_CASES)}")
     parser.add_argument("--messages", default="1000,5000", help="N1,N2: messages of the two runs")
     parser.add_argument("--baseline", metavar="REF", help="also count wsevents as of git revision REF")
     parser.add_argument("--only", help="comma-separated rows (e.g. wsevents-c); default: all")
@@ -172,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         print("valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
         return 1
     cases = args.cases.split(",")
-    print(f"instructions per message (valgrind, {low:,} and {high:,} messages)\n")
+    print(f"instructions per message, per connection for handshake (valgrind, {low:,} and {high:,})\n")
     print("| contender | " + " | ".join(cases) + " |")
     print("|---|" + "---:|" * len(cases))
     for label, env, _ in contenders(args.baseline):
