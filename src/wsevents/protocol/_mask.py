@@ -17,6 +17,8 @@ import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .events import append_piece
+
 __all__ = ["mask", "mask_python", "scan", "Scan", "Collector", "CollectorPython", "new_collector", "SPEEDUPS"]
 
 
@@ -54,7 +56,8 @@ class Collector(Protocol):
 
 
 class CollectorPython:
-    """The pure-Python :class:`Collector`: the pieces are kept and joined once at the end."""
+    """The pure-Python :class:`Collector`: the pieces are kept (tiny ones joined as they come, as
+    :func:`~.events.append_piece` does) and joined once at the end."""
 
     __slots__ = ("_parts", "size")
 
@@ -70,7 +73,7 @@ class CollectorPython:
         if not data:
             return
         piece = mask_python(data, key) if key is not None else bytes(data)
-        self._parts.append(piece)
+        append_piece(self._parts, piece)  # tiny pieces joined as they come, not kept one by one
         self.size += len(piece)
 
     def finish(self) -> bytes:
