@@ -7,8 +7,9 @@
 Timed figures on a shared 2-core VM move by ±15-40 % from run to run; a change of a few per cent
 in the per-message path cannot be seen in them. This counts CPU instructions instead
 (``valgrind --tool=callgrind``, the same on every run with ``PYTHONHASHSEED=0``): each case runs
-in process, without sockets, once with N1 and once with N2 messages, and the difference divided
-by N2 - N1 is the cost of one message with start-up and set-up cancelled out.
+in process, without sockets, once with N1 and once with N2 messages; only what runs inside the
+measured loop is counted (``--toggle-collect``: the set-up's event loop turns more or fewer times
+from run to run), and the difference divided by N2 - N1 is the cost of one message.
 
 The cases (a 64-byte text message, as in the rtt and '100 conns' scenarios):
 
@@ -16,6 +17,10 @@ The cases (a 64-byte text message, as in the rtt and '100 conns' scenarios):
   the event-style server of run.py: everything wsevents does per message when each read holds one.
 - ``echo x100``: 100 messages per ``data_received`` (the pipelined scenario's reads).
 - ``receive``: one message per read, to a listener that does nothing (the receiving half).
+- ``client``: the client's side of the same: an unmasked text per read, answered by a
+  ``"message"`` listener with ``conn.send`` (masked), as run.py's wsevents client does.
+- ``broadcast``: ``server.broadcast(text)`` to 50 open connections, per delivery (the broadcast
+  scenario's path: the frame built once, then each peer's checks and write).
 - ``floor``: the least a Python echo server can do with the same compiled frame scan: parse the
   read with ``_speedups.scan``, call a listener that encodes and frames the answer, one write.
   What is above it is wsevents' own cost (its checks, state, emitter, cork, send bookkeeping).
@@ -39,15 +44,19 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import deque
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import TEXT, client_frame  # noqa: E402
+from common import TEXT, client_frame, server_frame  # noqa: E402
 
-CASES = ("echo", "echo x100", "receive", "floor")
+CASES = ("echo", "echo x100", "receive", "client", "broadcast", "floor")
+#: Connections of the broadcast case (its figure is per delivery).
+BROADCAST_PEERS = 50
 #: Counted per connection, on demand (--cases handshake).
 EXTRA_CASES = ("handshake",)
 UPGRADE = (
@@ -164,6 +173,13 @@ class Floor:
             corked.clear()
 
 
+def measured(function: Any, argument: Any, times: int) -> None:
+    """``function(argument)``, ``times`` times, from inside ``map``: valgrind counts only what runs
+    in the C function ``map_next`` (--toggle-collect), so the set-up, whose event loop turns
+    more or fewer times from run to run, is left out."""
+    deque(map(function, repeat(argument, times)), maxlen=0)
+
+
 async def child(case: str, messages: int) -> None:
     """Run ``case`` with ``messages`` messages in this process (what valgrind counts)."""
     if case == "handshake":
@@ -173,33 +189,53 @@ async def child(case: str, messages: int) -> None:
     per_read = 100 if case == "echo x100" else 1
     data = one * per_read
     if case == "floor":
-        floor = Floor()
-        for _ in range(messages // per_read):
-            floor.data_received(data)
+        measured(Floor().data_received, data, messages // per_read)
         return
     import wsevents
 
-    opened: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    peers = BROADCAST_PEERS if case == "broadcast" else 1
+    opened: list[Any] = []
+    all_open = asyncio.Event()
 
     def on_connection(conn: Any) -> None:
         conn.on("text", (lambda text: None) if case == "receive" else conn.send_text)
-        opened.set_result(conn)
+        opened.append(conn)
+        if len(opened) == peers:
+            all_open.set()
 
     server = wsevents.create_server(on_connection, ping_interval=None, compression=False)
     await server.listen(0, "127.0.0.1")
-    client = await wsevents.connect(f"ws://127.0.0.1:{server.port}/", ping_interval=None, compression=False)
-    conn = await opened
-    real, conn._transport = conn._transport, NullTransport()
-    for _ in range(messages // per_read):
-        conn.data_received(data)
-    conn._transport = real
-    await client.close()
+    url = f"ws://127.0.0.1:{server.port}/"
+    clients = [await wsevents.connect(url, ping_interval=None, compression=False) for _ in range(peers)]
+    await asyncio.wait_for(all_open.wait(), 30)
+    transports = [conn._transport for conn in opened]
+    for conn in opened:
+        conn._transport = NullTransport()
+    if case == "client":
+        await client_echo(clients[0], messages)
+    elif case == "broadcast":
+        measured(server.broadcast, TEXT, messages // peers)
+    else:
+        measured(opened[0].data_received, data, messages // per_read)
+    for conn, real in zip(opened, transports, strict=True):
+        conn._transport = real
+    for client in clients:
+        await client.close()
     await server.close()
 
 
+async def client_echo(client: Any, messages: int) -> None:
+    """The client case: ``messages`` reads of one server frame, each answered by the listener."""
+    client.on("message", client.send)
+    real, client._transport = client._transport, NullTransport()
+    measured(client.data_received, server_frame(1, TEXT.encode()), messages)
+    client._transport = real
+
+
 def instructions(case: str, messages: int, env: dict[str, str]) -> int:
-    """Instructions valgrind counted for the whole child process."""
-    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+    """Instructions valgrind counted in the child process (for the message cases: in ``measured``)."""
+    toggle = [] if case in EXTRA_CASES else ["--toggle-collect=map_next"]
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *toggle,
                sys.executable, __file__, "--child", case, "--messages", str(messages)]
     done = subprocess.run(command, env={**os.environ, "PYTHONHASHSEED": "0", **env},
                           capture_output=True, text=True, timeout=600)
