@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 import wsevents
+from helpers import wait_until
 
 
 async def http_get(port: int, path: str = "/", extra: str = "") -> tuple[str, dict[str, str], bytes]:
@@ -97,6 +100,27 @@ async def test_broadcast_reaches_everyone_but_the_excluded() -> None:
         assert server.broadcast("not for /2") == 3
         out.end()
         assert await asyncio.wait_for(clients[2].recv(), 5) == b""
+    finally:
+        for client in clients:
+            await client.close()
+        await asyncio.wait_for(server.close(), 5)
+
+
+@pytest.mark.parametrize("compression", [False, True])
+async def test_broadcast_skips_connections_that_are_not_open(compression: bool) -> None:
+    """A connection closing (its close frame sent) gets nothing more, compressed path or not."""
+    server = await wsevents.create_server(compression=compression).listen(0, "127.0.0.1")
+    clients = [await wsevents.connect(f"ws://127.0.0.1:{server.port}/{i}") for i in range(2)]
+    try:
+        await wait_until(lambda: len(server.connections) == 2)
+        closing, open_one = sorted(server.connections, key=lambda conn: conn.path)
+        closing.close()
+        assert closing.ready_state is wsevents.ReadyState.CLOSING
+        message = "after the close " * 20  # long enough to be compressed when compression is on
+        assert server.broadcast(message) == 1
+        assert await asyncio.wait_for(clients[1].recv(), 5) == message
+        with pytest.raises(wsevents.ConnectionClosed):
+            await asyncio.wait_for(clients[0].recv(), 5)
     finally:
         for client in clients:
             await client.close()

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from ..protocol.core import ReadyState
 from ..protocol.frames import Opcode, build_frame
 from .connection import Connection
 from .server_side import check_open, send_prebuilt
@@ -76,7 +75,8 @@ def fan_out(conns: Iterable[Connection], message: Message, skip: Collection[Conn
     size = len(message.payload)
     sent = 0
     for conn in conns:
-        if conn.ready_state is not ReadyState.OPEN or conn in skip:
+        # Not open (or sending a stream): send_prebuilt and _send_compressed skip it themselves.
+        if conn in skip:
             continue
         codec = conn.deflate
         if codec is not None and size >= codec.threshold and codec.can_compress:

@@ -26,6 +26,10 @@ logger = logging.getLogger("wsevents")
 # A drain waiter not settled yet.
 _PENDING = object()
 
+# Bound once: on Python 3.11 reading an enum member through its class costs about ten times a
+# global's read, and send_text / _send_prebuilt test the state on every message.
+_OPEN = ReadyState.OPEN
+
 
 class _DrainWaiter:
     """What every send returns while writing is paused: one per drain, not one per send.
@@ -140,7 +144,7 @@ class _SendSide(_ConnectionBase):
         """
         if not isinstance(text, str):
             raise TypeError(f"send_text takes a str, not {type(text).__name__}")
-        if self._ready_state is not ReadyState.OPEN or self._write_paused or self.out_stream is not None:
+        if self._ready_state is not _OPEN or self._write_paused or self.out_stream is not None:
             error = self._check_open()
             if error is None and self.out_stream is not None:
                 error = InvalidState("cannot send text while a binary stream is being sent")
@@ -206,7 +210,7 @@ class _SendSide(_ConnectionBase):
 
         ``opcode`` and ``size`` (the payload's length) count it in the metrics.
         """
-        if self._ready_state is not ReadyState.OPEN or self._write_paused or self.out_stream is not None:
+        if self._ready_state is not _OPEN or self._write_paused or self.out_stream is not None:
             if self._check_open() is not None or self.out_stream is not None:
                 return False
         core = self._core

@@ -56,6 +56,10 @@ __all__ = ["ReadyState", "Side", "WebSocketCore", "COUNT_FIELDS"]
 # would print as its name on Python 3.10.
 _NO_STATUS = int(CloseCode.NO_STATUS)
 _MESSAGE_TOO_BIG = int(CloseCode.MESSAGE_TOO_BIG)
+# Bound once: on Python 3.11 reading an enum member through its class costs about ten times a
+# global's read, and these are read on every message sent.
+_TEXT = Opcode.TEXT
+_BINARY = Opcode.BINARY
 
 
 class ReadyState(IntEnum):
@@ -255,7 +259,7 @@ class WebSocketCore(FrameReader):
         counts = self.counts
         counts[4] += 1
         counts[5] += len(payload)
-        self._send_message(Opcode.TEXT, payload)
+        self._send_message(_TEXT, payload)
 
     def send_binary(self, data: bytes) -> None:
         """Queue one whole binary message (encoded by the extension if there is one)."""
@@ -263,7 +267,7 @@ class WebSocketCore(FrameReader):
         counts = self.counts
         counts[6] += 1
         counts[7] += len(data)
-        self._send_message(Opcode.BINARY, data)
+        self._send_message(_BINARY, data)
 
     def send_data_frame(self, opcode: int, data: bytes, fin: bool) -> None:
         """Queue one frame of a fragmented message (``opcode`` 0 for continuations).
@@ -292,7 +296,7 @@ class WebSocketCore(FrameReader):
         """
         if self.close_code_sent is not None:
             self._check_can_send()
-        index = 4 if opcode == Opcode.TEXT else 6
+        index = 4 if opcode == _TEXT else 6
         counts = self.counts
         counts[index] += 1
         counts[index + 1] += size
