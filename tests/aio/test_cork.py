@@ -2,7 +2,8 @@
 
 A read holding many frames (a pipelining peer) is answered by echoes, pongs and close
 answers that the connection joins into one ``transport.write`` (``CORK_LIMIT`` bytes at
-most; a bigger write goes out on its own, in order). These tests check the batching on a
+most; a bigger write goes out on its own, in order); a read of one message holds nothing
+back, its answer is written at once. These tests check the batching on a
 real server, and that the order of everything the peer receives, the close answer before
 the TCP close, and the completion of the batch's sends are what they were write by write.
 """
@@ -75,6 +76,30 @@ async def test_a_read_of_many_messages_is_answered_in_one_write(make_server: Any
     assert 1 <= len(counting.writes) < 50
     assert b"".join(counting.writes) == b"".join(raw_ws.frame(TEXT, f"message {i}".encode(), mask=False)
                                                  for i in range(50))
+
+
+async def test_what_the_last_message_of_a_read_sends_goes_out_at_once(make_server: Any, raw_ws: Any) -> None:
+    """Nothing of the read follows it, so nothing is held back: the write is made inside the
+    listener and the send is complete when it returns (no waiter for the end of the read)."""
+    server = await make_server()
+    seen: asyncio.Queue[tuple[int, bool]] = asyncio.Queue()
+
+    def on_connection(conn: wsevents.Connection) -> None:
+        counting = count_writes(conn)
+
+        def on_text(text: str) -> None:
+            before = len(counting.writes)
+            sent = conn.send_text(text)
+            seen.put_nowait((len(counting.writes) - before, sent.done()))
+
+        conn.on("text", on_text)
+
+    server.on("connection", on_connection)
+    reader, writer, _ = await raw_ws.open(server.port)
+    for i in range(3):  # one message per read: each waits for its echo
+        writer.write(raw_ws.frame(TEXT, str(i).encode()))
+        assert await read_frames(raw_ws, reader, 1) == [(TEXT, str(i).encode())]
+        assert await asyncio.wait_for(seen.get(), 5) == (1, True)
 
 
 async def test_a_close_read_with_messages_is_answered_after_their_echoes(

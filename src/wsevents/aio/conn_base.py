@@ -55,7 +55,7 @@ class _ConnectionBase(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol)
         "_debug", "_made_at",
         "_receiver", "_in_stream", "_parts", "_queue", "_queued_bytes", "_recv_waiter",
         "_pause_reasons", "_dropped_kinds", "_recv_called", "_queue_stall_timer",
-        "_write_paused", "_drain_waiter", "_drain_callbacks", "_corked", "_corked_size",
+        "_write_paused", "_drain_waiter", "_drain_callbacks", "_in_read", "_corked", "_corked_size",
         "_close_code", "_close_reason", "_failed", "_closed", "_close_emitted", "_timer",
         "_ka_timer", "_ka_payload", "_ka_sent",
     )
@@ -97,7 +97,9 @@ class _ConnectionBase(EventEmitter, _ClosingInfo, _SendByKind, asyncio.Protocol)
     _write_paused: bool
     _drain_waiter: _DrainWaiter | None
     _drain_callbacks: list[SendCallback]
-    # Writes held while one read is dispatched (transport.py), or None outside of it.
+    # Whether a read is being dispatched (receiving.data_received), and the writes it holds back
+    # (transport._write): None until a write finds more of the read still to come.
+    _in_read: bool
     _corked: list[bytes] | None
     _corked_size: int
     # Closing (closing.py); _timer is the handshake's, then the close's deadline.

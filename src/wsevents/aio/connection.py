@@ -74,8 +74,10 @@ class Connection(_TransportAdapter, _ReceiveSide, _SendSide, _Keepalive, _CloseS
     handed to the operating system; ``callback(error_or_None)`` is called at
     the same moment. What listeners send while one read from the socket is
     dispatched (the echoes of a pipelining peer, with the pongs and the close
-    answer the connection writes itself) goes out in order as one write once
-    that read's listeners have run; those sends complete then. A misuse
+    answer the connection writes itself) goes out in order as one write: what
+    is sent while more of that read remains to be dispatched is held until its
+    listeners have run, and those sends complete then (a read of one message
+    is answered at once). A misuse
     (sending while not open, text during a binary stream) is reported to
     ``callback`` if given, else as ``"error"`` if anyone listens, else
     raised at the call.

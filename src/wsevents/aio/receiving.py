@@ -65,17 +65,20 @@ class _ReceiveSide(_ConnectionBase):
             if core is not None:
                 core.receive_data(data)
                 assert self._receiver is not None
-                # Everything written while this read is dispatched (echoes, pongs, the close
-                # answer) goes out in one write at the end: one system call, not one per message.
-                corked: list[bytes] = []
-                self._corked = corked
+                # What is written while this read is dispatched (echoes, pongs, the close answer)
+                # and more of the read is still to come is held back (transport._write) and goes
+                # out in one write at the end: one system call, not one per message.
+                self._in_read = True
                 try:
                     self._receiver.pump()
                 finally:
-                    self._corked = None
-                    if corked:
-                        self._write_out(corked)
-                    # The sends made meanwhile waited like sends made while writing is paused
+                    self._in_read = False
+                    corked = self._corked
+                    if corked is not None:
+                        self._corked = None
+                        if corked:
+                            self._write_out(corked)
+                    # The sends held back waited like sends made while writing is paused
                     # (sending._sent): if that one write went out whole, they are done now, else
                     # they complete when the transport drains.
                     if (self._drain_waiter is not None or self._drain_callbacks) and not self._write_paused:

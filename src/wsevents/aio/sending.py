@@ -93,6 +93,7 @@ class _SendSide(_ConnectionBase):
         self._write_paused = False
         self._drain_waiter = None
         self._drain_callbacks = []
+        self._in_read = False
         self._corked = None
         self._corked_size = 0
 
@@ -100,11 +101,13 @@ class _SendSide(_ConnectionBase):
         """Complete every send made while writing was paused (in send order), with ``error`` or success."""
         self._write_paused = False
         waiter, self._drain_waiter = self._drain_waiter, None
-        callbacks, self._drain_callbacks = self._drain_callbacks, []
         if waiter is not None:
             waiter.settle(error)
-        for callback in callbacks:
-            self._call_safe(callback, error)
+        callbacks = self._drain_callbacks
+        if callbacks:
+            self._drain_callbacks = []
+            for callback in callbacks:
+                self._call_safe(callback, error)
 
     def _check_open(self) -> WebSocketError | None:
         if self._write_paused and self._ready_state is ReadyState.OPEN:

@@ -154,14 +154,20 @@ class _TransportAdapter(_ConnectionBase):
 
     def _write(self, data: bytes) -> None:
         corked = self._corked
-        if corked is not None:
-            if len(data) < CORK_LIMIT:
-                corked.append(data)
-                self._corked_size += len(data)
-                if self._corked_size >= CORK_LIMIT:
-                    self._write_out(corked)
+        if corked is None:
+            core = self._core
+            if not self._in_read or core is None or not core.has_buffered:
+                # Outside a read, or its last part: nothing follows to join this write.
+                self._write_now(data)
                 return
-            self._flush()  # what came before goes first; a big write is not copied
+            corked = self._corked = []
+        if len(data) < CORK_LIMIT:
+            corked.append(data)
+            self._corked_size += len(data)
+            if self._corked_size >= CORK_LIMIT:
+                self._write_out(corked)
+            return
+        self._flush()  # what came before goes first; a big write is not copied
         self._write_now(data)
 
     def _write_now(self, data: bytes) -> None:

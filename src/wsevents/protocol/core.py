@@ -146,6 +146,11 @@ class WebSocketCore(FrameReader):
 
     # -- receiving (the parser is FrameReader's) --------------------------------
 
+    @property
+    def has_buffered(self) -> bool:
+        """Whether anything received waits to be pulled (:attr:`buffered` > 0, without counting it)."""
+        return bool(self._pending) or self._pos < len(self._view)
+
     def collect_message(self, sink: Collector | None) -> bool:
         """Unmask the rest of the binary message being received straight into ``sink`` (None:
         stop), so that each piece is written once, into the message's own buffer.
