@@ -172,10 +172,27 @@ class EventEmitter:
         for fn in listeners:
             result = fn(*args)
             if isinstance(result, CoroutineType):
-                task = asyncio.ensure_future(result)
-                _tasks.add(task)
-                task.add_done_callback(functools.partial(_task_done, self, event, args))
+                self._run_coroutine(result, event, args)
         return True
+
+    def _run_coroutine(
+        self, coroutine: CoroutineType[Any, Any, Any], event: str, args: tuple[Any, ...]
+    ) -> None:
+        """A coroutine listener's call: run it as a task; its failure goes to :meth:`_listener_failed`."""
+        task = asyncio.ensure_future(coroutine)
+        _tasks.add(task)
+        task.add_done_callback(functools.partial(_task_done, self, event, args))
+
+    def _emit_message(self, listeners: list[Listener], event: str, message: Any) -> None:
+        """:meth:`_emit_safe` of one argument to ``listeners`` (the caller looked them up): the
+        path of every message received, without packing and unpacking ``*args``."""
+        try:
+            for fn in listeners:
+                result = fn(message)
+                if isinstance(result, CoroutineType):
+                    self._run_coroutine(result, event, (message,))
+        except Exception:
+            logger.exception("exception in %r listener of %r", event, self)
 
     def _emit_safe(self, event: str, *args: Any) -> None:
         """Emit on behalf of the library (a socket event, a timer): a listener's exception is

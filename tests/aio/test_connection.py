@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import socket
 
 import pytest
@@ -738,6 +739,42 @@ async def test_coroutine_listeners(pair):
     await asyncio.wait_for(server_conn.close(4007, "r"), 5)
     await _until(lambda: len(got) == 3)
     assert got[2] == (4007, "r")
+
+
+async def test_a_message_listener_that_raises_is_logged_and_the_rest_still_hear(pair, caplog):
+    """A synchronous "text" listener that raises: logged with its traceback; the later "text"
+    listeners of that message are skipped (as in Node), the "message" listeners (a coroutine
+    among them) still get it, and so does every "text" listener of the next message."""
+    _server, server_conn, client = pair
+    heard: list[tuple[str, str]] = []
+
+    def failing(text: str) -> None:
+        heard.append(("failing", text))
+        if text == "first":
+            raise ValueError("listener bug")
+
+    async def coroutine(message: str) -> None:
+        heard.append(("coroutine", message))
+
+    client.on("text", failing)
+    client.on("text", lambda text: heard.append(("second", text)))
+    client.on("message", lambda message: heard.append(("message", message)))
+    client.on("message", coroutine)
+    with caplog.at_level(logging.ERROR, logger="wsevents"):
+        server_conn.send_text("first")
+        server_conn.send_text("next")
+        await _until(lambda: ("coroutine", "next") in heard)
+    # A coroutine listener runs as a task, after the synchronous ones of its read.
+    assert [entry for entry in heard if entry[0] != "coroutine"] == [
+        ("failing", "first"), ("message", "first"),
+        ("failing", "next"), ("second", "next"), ("message", "next"),
+    ]
+    coroutines = [entry for entry in heard if entry[0] == "coroutine"]
+    assert coroutines == [("coroutine", "first"), ("coroutine", "next")]
+    failures = [record for record in caplog.records if record.exc_info]
+    assert [record.getMessage().split(" of ")[0] for record in failures] == ["exception in 'text' listener"]
+    assert isinstance(failures[0].exc_info[1], ValueError)
+    assert client.ready_state is wsevents.ReadyState.OPEN
 
 
 async def test_binary_listener_gets_instream(pair):

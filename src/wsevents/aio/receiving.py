@@ -94,11 +94,14 @@ class _ReceiveSide(_ConnectionBase):
             logger.debug("%r received %s message of %d bytes", self, event, size)
         delivered = streamed
         listeners = self._listeners  # listener_count() without its two calls: once per message
-        if event == "text" and listeners.get("text"):
-            self._emit_safe("text", message)
-            delivered = True
-        if listeners.get("message"):
-            self._emit_safe("message", message)
+        if event == "text":
+            fns = listeners.get("text")
+            if fns:
+                self._emit_message(fns, "text", message)
+                delivered = True
+        fns = listeners.get("message")
+        if fns:
+            self._emit_message(fns, "message", message)
             delivered = True
         if delivered:
             return
