@@ -351,6 +351,23 @@ class CoreDriver:
             rec.on_fail(event[1])
 
 
+def scan_cores() -> tuple[type[WebSocketCore], type[WebSocketCore]]:
+    """``WebSocketCore`` parsing with the compiled scan (``FastCore``) and without it
+    (``PureCore``), whatever WSEVENTS_NO_SPEEDUPS says: for the tests that run the two parsers
+    side by side. Needs the built speed-up, so it is imported here, not with this module."""
+    from wsevents import _speedups  # type: ignore[attr-defined,unused-ignore]
+
+    class FastCore(WebSocketCore):
+        __slots__ = ()
+        _scan = _speedups.scan
+
+    class PureCore(WebSocketCore):
+        __slots__ = ()
+        _scan = None
+
+    return FastCore, PureCore
+
+
 def make_core(
     client: bool = False,
     max_message_size: int | None = None,

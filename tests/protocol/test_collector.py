@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import BINARY, CONT, PING, frame, naive_mask
+from helpers import BINARY, CONT, PING, frame, naive_mask, scan_cores
 from wsevents import _speedups  # type: ignore[attr-defined,unused-ignore]
 from wsevents.protocol import events as ev
 from wsevents.protocol._mask import Collector, CollectorPython
@@ -28,14 +28,7 @@ COLLECTORS: list[Callable[[], Collector]] = [_speedups.Collector, CollectorPytho
 IDS = ["compiled", "pure"]
 
 
-class FastCore(WebSocketCore):
-    __slots__ = ()
-    _scan = _speedups.scan
-
-
-class PureCore(WebSocketCore):
-    __slots__ = ()
-    _scan = None
+FastCore, PureCore = scan_cores()
 
 # One piece: its bytes, how it is passed, its key (None: not masked), the `more` hint.
 _piece = st.tuples(

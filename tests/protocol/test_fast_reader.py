@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from helpers import BINARY, CLOSE, CONT, PING, PONG, TEXT, close_payload, frame, parse_frames
+from helpers import BINARY, CLOSE, CONT, PING, PONG, TEXT, close_payload, frame, parse_frames, scan_cores
 from wsevents import _speedups  # type: ignore[attr-defined,unused-ignore]
 from wsevents.protocol import events as ev
 from wsevents.protocol.core import WebSocketCore
@@ -28,14 +28,7 @@ FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 LIMIT = 1000
 
 
-class FastCore(WebSocketCore):
-    __slots__ = ()
-    _scan = _speedups.scan
-
-
-class PureCore(WebSocketCore):
-    __slots__ = ()
-    _scan = None
+FastCore, PureCore = scan_cores()
 
 
 # -- streams of frames and what they mean ------------------------------------------------------
