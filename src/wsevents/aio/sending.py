@@ -125,9 +125,9 @@ class _SendSide(_ConnectionBase):
         return None
 
     def _sent(self, callback: SendCallback | None) -> Awaitable[None]:
-        # A send made while a read is dispatched is in the cork, not yet with the transport:
-        # it completes when the cork is written (end of receiving.data_received), like one made
-        # while paused.
+        # A send held in the cork (made while a read is dispatched and more of it is to come) is
+        # not yet with the transport: it completes when the cork is written (end of
+        # receiving.data_received), like one made while paused.
         if not self._write_paused and self._corked is None:
             if callback is not None:
                 callback(None)

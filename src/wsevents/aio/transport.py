@@ -2,7 +2,8 @@
 
 Bytes read go to the handshake until it is done (``_head_received``), then to the core
 and the receive dispatcher (``receiving.py``, which has ``data_received``). What is
-written while a read is dispatched is corked here and goes out as one write. Writing
+written while a read is dispatched and more of it is to come is corked here and goes out
+as one write at the end of the read. Writing
 paused or resumed by the transport settles the sends waiting on it (``sending.py``); the
 end of the socket goes to ``closing.py``.
 """
